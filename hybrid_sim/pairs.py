@@ -1,0 +1,117 @@
+"""The input contract: every public entry point turns its input into pairs here.
+
+Pairs come as two strings, two equal-length sequences, a DataFrame with two named
+columns, or a two-column array (what scikit-learn passes between estimators).
+Texts are normalised once (Unicode NFKC, whitespace collapsed) and never truncated.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_COLUMNS: tuple[str, str] = ("sentence_1", "sentence_2")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    """Return ``text`` in NFKC form with runs of whitespace collapsed to one space.
+
+    >>> normalise_text("  Felt\\u00a0 hopeless?\\n")
+    'Felt hopeless?'
+    """
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "missing value (None)"
+    if isinstance(value, float) and math.isnan(value):
+        return "missing value (NaN)"
+    if value is pd.NA or value is pd.NaT:
+        return "missing value (NA)"
+    return f"expected a string, got {type(value).__name__} {value!r:.40}"
+
+
+def check_texts(values: Sequence[Any], column: str) -> list[str]:
+    """Validate and normalise one column of texts; raise ``ValueError`` naming row and column.
+
+    >>> check_texts(["I feel sad ", "Felt\\thopeless"], "sentence_1")
+    ['I feel sad', 'Felt hopeless']
+    """
+    out: list[str] = []
+    for row, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"row {row}, column {column!r}: {_describe(value)}")
+        text = normalise_text(value)
+        if not text:
+            raise ValueError(f"row {row}, column {column!r}: text is empty or whitespace only")
+        out.append(text)
+    return out
+
+
+def to_pairs(
+    a: Any, b: Any = None, *, columns: Sequence[str] = DEFAULT_COLUMNS
+) -> tuple[list[str], list[str]]:
+    """Turn any accepted form of pair input into two lists of normalised texts.
+
+    >>> to_pairs("I feel sad", "I feel down")
+    (['I feel sad'], ['I feel down'])
+    >>> to_pairs(pd.DataFrame({"sentence_1": ["a"], "sentence_2": ["b"]}))
+    (['a'], ['b'])
+    """
+    if b is None:
+        left, right, names = _split_table(a, columns)
+    else:
+        if isinstance(a, str) != isinstance(b, str):
+            raise ValueError("pass two strings or two sequences of strings, not one of each")
+        if isinstance(a, str):
+            a, b = [a], [b]
+        left, right = list(a), list(b)
+        if len(left) != len(right):
+            raise ValueError(
+                f"the two sequences differ in length: {len(left)} and {len(right)} texts"
+            )
+        names = ("text_a", "text_b")
+    return check_texts(left, names[0]), check_texts(right, names[1])
+
+
+def _split_table(
+    table: Any, columns: Sequence[str]
+) -> tuple[list[Any], list[Any], tuple[str, str]]:
+    if isinstance(table, pd.DataFrame):
+        if len(columns) != 2:
+            raise ValueError(f"expected two column names, got {list(columns)}")
+        chosen = [c for c in columns if c in table.columns]
+        if len(chosen) == 2:
+            name_a, name_b = str(columns[0]), str(columns[1])
+            return table[columns[0]].tolist(), table[columns[1]].tolist(), (name_a, name_b)
+        if table.shape[1] == 2 and tuple(columns) == DEFAULT_COLUMNS:
+            name_a, name_b = (str(c) for c in table.columns)
+            return table.iloc[:, 0].tolist(), table.iloc[:, 1].tolist(), (name_a, name_b)
+        missing = [c for c in columns if c not in table.columns]
+        raise ValueError(
+            f"column(s) {missing} not found; the table has {[str(c) for c in table.columns]}"
+        )
+    array = np.asarray(table, dtype=object)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(
+            f"expected pairs as an (n, 2) table of texts, got shape {getattr(array, 'shape', None)}"
+        )
+    return array[:, 0].tolist(), array[:, 1].tolist(), ("column 0", "column 1")
+
+
+def pair_key(a: str, b: str) -> str:
+    """An order-free key for a pair, used to group repeated pairs in cross-validation.
+
+    >>> pair_key("b", "a") == pair_key("a", "b")
+    True
+    """
+    x, y = sorted((a, b))
+    return f"{x}\x1f{y}"
