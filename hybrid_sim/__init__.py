@@ -1,3 +1,13 @@
-"""hybrid_sim: how similar are two questionnaire items, on the 0-100 scale of human raters."""
+"""hybrid_sim: how similar are two questionnaire items, on the 0-100 scale of human raters.
+
+>>> from hybrid_sim import score
+>>> 0 <= score("I feel sad", "I feel down") <= 100
+True
+"""
+
+from hybrid_sim.api import evaluate, load, score, train
+from hybrid_sim.models.scorer import HybridScorer
 
 __version__ = "0.1.0"
+
+__all__ = ["HybridScorer", "__version__", "evaluate", "load", "score", "train"]

