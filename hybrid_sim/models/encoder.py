@@ -263,6 +263,8 @@ class Encoder:
         )
         target = torch.tensor(np.asarray(labels, dtype=np.float32))
         rng = np.random.default_rng(seed)
+        # sentence-transformers 6 renamed tokenize to preprocess
+        prepare = getattr(model, "preprocess", None) or model.tokenize
         model.train()
         bar = tqdm(total=total, desc=f"fine-tune {self.method}", disable=not show_progress)
         try:
@@ -271,8 +273,8 @@ class Encoder:
                 for start in range(0, n, batch_size):
                     idx = order[start : start + batch_size]
                     features = [
-                        model.tokenize([left[i] for i in idx]),
-                        model.tokenize([right[i] for i in idx]),
+                        prepare([left[i] for i in idx]),
+                        prepare([right[i] for i in idx]),
                     ]
                     value = loss_fn(features, target[idx])
                     optimiser.zero_grad()

@@ -24,7 +24,7 @@ def check_target(y: Any, n: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(target) | (target < 0) | (target > 100))
     if bad.size:
         raise ValueError(
-            f"row {bad[0]}: rating {target[bad[0]]!r} is not a number in 0-100 "
+            f"row {bad[0]}: rating {float(target[bad[0]])!r} is not a number in 0-100 "
             f"({bad.size} such rows)"
         )
     return target

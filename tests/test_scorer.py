@@ -1,0 +1,166 @@
+"""HybridScorer, model folders and the public API, on a tiny model trained here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import hybrid_sim
+from hybrid_sim.features import make_features
+from hybrid_sim.models.persistence import ModelFolderError, load_scorer
+from hybrid_sim.models.scorer import HybridScorer
+from tests.conftest import TINY_PAIRS
+
+SMALL = {"params": {"min_child_samples": 2, "n_estimators": 50}}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[HybridScorer, Path]:
+    a, b, y = zip(*TINY_PAIRS)
+    frame = pd.DataFrame({"sentence_1": a, "sentence_2": b, "human_similarity": y})
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    features = make_features(embedding={"epochs": 1, "cv": 2, "show_progress": False})
+    scorer = HybridScorer(features=features, cv=2, **SMALL).fit(frame.iloc[:, :2], y)
+    scorer.save(folder, data_name="tiny", n_rows=len(frame))
+    return scorer, folder
+
+
+PAIRS = pd.DataFrame({
+    "sentence_1": ["Child bullies others", "I have trouble sleeping", "Felt hopeless?"],
+    "sentence_2": ["Child is often bullied", "I sleep very deeply",
+                   "Feeling down, depressed, or hopeless?"],
+})
+
+
+def test_predictions_are_bounded_and_exactly_symmetric(tiny_model) -> None:
+    scorer, _ = tiny_model
+    pred = scorer.predict(PAIRS)
+    swapped = scorer.predict(PAIRS[["sentence_2", "sentence_1"]])
+    assert np.all((pred >= 0) & (pred <= 100))
+    np.testing.assert_array_equal(pred, swapped)
+
+
+def test_batch_equals_single(tiny_model) -> None:
+    scorer, _ = tiny_model
+    batch = scorer.predict(PAIRS)
+    single = [hybrid_sim.score(a, b, model=scorer) for a, b in PAIRS.itertuples(index=False)]
+    np.testing.assert_allclose(batch, single, atol=1e-9)
+
+
+def test_save_load_round_trip_is_exact(tiny_model) -> None:
+    scorer, folder = tiny_model
+    loaded = hybrid_sim.load(folder)
+    np.testing.assert_array_equal(scorer.predict(PAIRS), loaded.predict(PAIRS))
+    assert loaded.feature_names_ == scorer.feature_names_
+    assert loaded.set_params(features__fuzzy="drop").features.transformer_list[1][1] == "drop"
+
+
+def test_folder_is_data_only_and_listed_in_manifest(tiny_model) -> None:
+    _, folder = tiny_model
+    manifest = json.loads((folder / "manifest.json").read_text())
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert files - {"manifest.json"} == set(manifest["files"])
+    assert {Path(f).suffix for f in files} <= {".json", ".txt", ".safetensors", ".md"}
+    assert manifest["versions"]["lightgbm"] and manifest["cv_metrics"]["grouped_cv_folds"] == 2
+    for blob in folder.rglob("*"):
+        if blob.is_file():
+            assert not blob.read_bytes().startswith(b"\x80"), f"{blob} looks like a pickle"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "stacker.txt").write_text("tree\n"), "stacker.txt has been altered"),
+        (lambda f: (f / "embedding" / "adapter.safetensors").unlink(), "adapter.safetensors is missing"),
+        (lambda f: (f / "manifest.json").write_text("{"), "manifest.json is damaged"),
+        (lambda f: (f / "manifest.json").unlink(), "manifest.json is missing"),
+    ],
+)
+def test_damaged_folder_fails_clearly(tiny_model, tmp_path: Path, damage, message: str) -> None:
+    _, folder = tiny_model
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    damage(copy)
+    with pytest.raises(ModelFolderError, match=message):
+        load_scorer(copy)
+
+
+def test_incompatible_format_fails_clearly(tiny_model, tmp_path: Path) -> None:
+    _, folder = tiny_model
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["format"] = "hybrid_sim.model/99"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFolderError, match="incompatible hybrid_sim version"):
+        load_scorer(copy)
+
+
+def test_wrong_base_model_fails_clearly(tiny_model, tmp_path: Path) -> None:
+    _, folder = tiny_model
+    fake = tmp_path / "fake_base"
+    fake.mkdir()
+    (fake / "model.safetensors").write_bytes(b"not the same weights")
+    with pytest.raises(ModelFolderError, match="not the one this model was trained with"):
+        load_scorer(folder, base_model=str(fake))
+
+
+def test_explain_adds_up_to_the_score(tiny_model) -> None:
+    scorer, _ = tiny_model
+    table = scorer.explain(PAIRS)
+    group_cols = [c for c in table if c.startswith("group:")]
+    assert sorted(group_cols) == ["group:bow", "group:embedding", "group:fuzzy", "group:negation"]
+    total = table[group_cols].sum(axis=1) + table["bias"]
+    np.testing.assert_allclose(np.clip(total, 0, 100), table["score"], atol=1e-9)
+    np.testing.assert_allclose(table["score"], scorer.predict(PAIRS), atol=1e-9)
+
+
+def test_clone_keeps_params_and_drops_state(tiny_model) -> None:
+    scorer, _ = tiny_model
+    twin = clone(scorer)
+    assert not hasattr(twin, "booster_")
+    assert twin.get_params()["cv"] == 2
+
+
+def test_set_params_drops_a_group_before_fit() -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    X = np.column_stack([a, b]).astype(object)
+    scorer = HybridScorer(features=make_features(["bow", "fuzzy", "negation"]), cv=2, **SMALL)
+    scorer.set_params(features__fuzzy="drop").fit(X, y)
+    assert not any(n.startswith("fuzzy__") for n in scorer.feature_names_)
+
+
+def test_bad_ratings_name_the_row() -> None:
+    with pytest.raises(ValueError, match="row 1: rating 140.0 is not a number in 0-100"):
+        HybridScorer(features=make_features(["bow"])).fit([["a", "b"], ["c", "d"]], [10, 140])
+
+
+def test_train_from_a_file_and_evaluate(tmp_path: Path) -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    data = tmp_path / "rated.tsv"
+    pd.DataFrame({"q1": a, "q2": b, "rating": y}).to_csv(data, sep="\t", index=False)
+    model = hybrid_sim.train(data, tmp_path / "m", columns=("q1", "q2"), target="rating",
+                             groups=["bow", "fuzzy"], cv=2)
+    assert (tmp_path / "m" / "manifest.json").exists()
+    metrics = hybrid_sim.evaluate(data, model, columns=("q1", "q2"), target="rating")
+    assert set(metrics) >= {"mae", "rmse", "pearson", "spearman"}
+    assert 0 <= metrics["mae"] <= 100
+
+
+def test_shipped_default_model_scores_offline() -> None:
+    value = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?")
+    assert isinstance(value, float) and 0 <= value <= 100
+    arr = hybrid_sim.score(["I feel sad", "I sleep well"], ["I feel down", "I drink alcohol"])
+    assert arr.shape == (2,)
+
+
+def test_shipped_default_ranks_paraphrase_above_contrasts() -> None:
+    paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?")
+    bullies = hybrid_sim.score("Child bullies others", "Child is often bullied")
+    assert paraphrase > bullies
