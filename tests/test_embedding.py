@@ -88,7 +88,7 @@ def test_adapter_refuses_a_different_base(tmp_path: Path) -> None:
 def test_damaged_adapter_fails_clearly(tmp_path: Path) -> None:
     Encoder(method="lora").save(tmp_path)
     (tmp_path / "adapter.safetensors").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="adapter.safetensors cannot be read"):
+    with pytest.raises(ValueError, match=r"adapter\.safetensors cannot be read"):
         Encoder.load(tmp_path)
 
 

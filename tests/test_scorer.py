@@ -137,7 +137,7 @@ def test_set_params_drops_a_group_before_fit() -> None:
 
 
 def test_bad_ratings_name_the_row() -> None:
-    with pytest.raises(ValueError, match="row 1: rating 140.0 is not a number in 0-100"):
+    with pytest.raises(ValueError, match=r"row 1: rating 140\.0 is not a number in 0-100"):
         HybridScorer(features=make_features(["bow"])).fit([["a", "b"], ["c", "d"]], [10, 140])
 
 
