@@ -32,7 +32,11 @@ def main() -> None:
     parser.add_argument("--config", action="append", default=[],
                         help="method:lr:epochs[:loss[:base]], repeatable")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_cv.jsonl"))
+    parser.add_argument("--table-only", action="store_true", help="only re-render the table")
     args = parser.parse_args()
+    if args.table_only:
+        write_table(args.out, args.out.with_suffix(".md"))
+        return
     data = pd.read_csv(args.data)
     X = data[["sentence_1", "sentence_2"]]
     y = data["human_similarity"].to_numpy(float)
@@ -69,6 +73,27 @@ def main() -> None:
                 "epochs": int(epochs), "loss": loss, "cv_seconds": round(seconds, 1),
                 "adapter_bytes": size, **regression_metrics(y, pred)})
         np.save(args.out.parent / f"oof_{spec.replace(':', '_').replace('/', '_')}.npy", cos)
+    write_table(args.out, args.out.with_suffix(".md"))
+
+
+def write_table(jsonl: Path, markdown: Path) -> None:
+    """Render every recorded run (latest per variant) as the table docs/embedding.md shows."""
+    rows: dict[str, dict] = {}
+    for line in jsonl.read_text().splitlines():
+        row = json.loads(line)
+        rows[row["variant"]] = row
+    lines = ["| variant | base | method | lr | epochs | loss | adapter size | CV time (5 folds) "
+             "| MAE | Pearson |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows.values():
+        size = f"{row['adapter_bytes'] / 1e6:.1f} MB" if row.get("adapter_bytes") else "-"
+        secs = f"{row['cv_seconds'] / 60:.1f} min" if "cv_seconds" in row else "-"
+        lines.append(
+            f"| {row['variant']} | {row.get('base', '-')} | {row.get('method', '-')} | "
+            f"{row.get('lr', '-')} | {row.get('epochs', '-')} | {row.get('loss', '-')} | {size} | "
+            f"{secs} | {row['mae']:.2f} | {row['pearson']:.3f} |"
+        )
+    markdown.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

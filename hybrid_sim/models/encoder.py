@@ -106,12 +106,16 @@ class Encoder:
         top_layers: int = 2,
         batch_size: int = 64,
         cache_size: int = 200_000,
+        lora_dropout: float = 0.0,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.base_model = base_model
         self.method = method
         self.lora_r = lora_r
+        # LoRA dropout draws a mask over every adapted layer's input: on CPU it cost more
+        # than the matrix products (py-spy), so it is off unless asked for
+        self.lora_dropout = lora_dropout
         self.top_layers = top_layers
         self.batch_size = batch_size
         self.cache_size = cache_size
@@ -137,7 +141,7 @@ class Encoder:
             from peft import LoraConfig, inject_adapter_in_model
 
             config = LoraConfig(
-                r=self.lora_r, lora_alpha=2 * self.lora_r, lora_dropout=0.1,
+                r=self.lora_r, lora_alpha=2 * self.lora_r, lora_dropout=self.lora_dropout,
                 target_modules=self._lora_targets(model),
             )
             inject_adapter_in_model(config, model[0].auto_model)
@@ -304,6 +308,7 @@ class Encoder:
             "base_sha256": self.fingerprint,
             "method": self.method,
             "lora_r": self.lora_r,
+            "lora_dropout": self.lora_dropout,
             "top_layers": self.top_layers,
             "dimension": self.dimension,
         }
@@ -338,6 +343,7 @@ class Encoder:
         encoder = cls(
             base_model=base_model or config["base_model"], method=config["method"],
             lora_r=config["lora_r"], top_layers=config["top_layers"],
+            lora_dropout=config.get("lora_dropout", 0.0),
         )
         if encoder.fingerprint != config["base_sha256"]:
             raise ValueError(
