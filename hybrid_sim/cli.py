@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip: leave similarity empty and say why in an 'error' column")
     p.add_argument("--explain", action="store_true", help="add per-group contribution columns")
     p.add_argument("--chunk-rows", type=int, default=50_000)
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="score a Parquet/CSV file or folder on a Dask cluster ('local' for 2 "
+                        "local workers); OUT is then a folder")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("match", help="score every item of questionnaire A against B")
@@ -116,6 +119,12 @@ def _run(args: argparse.Namespace) -> int:
         metrics = hybrid_sim.evaluate(args.data, args.model, columns=args.columns,
                                       target=args.target, sep=args.sep)
         _print_metrics(metrics, args.json)
+    elif args.command == "score" and args.dask:
+        from hybrid_sim.dask import score_directory
+
+        result = score_directory(args.input, args.output, args.dask, columns=args.columns,
+                                 model=args.model)
+        print(f"{result['partitions']} partitions -> {result['output']}", file=sys.stderr)
     elif args.command == "score":
         from hybrid_sim.batch import score_file
 
