@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.pairs import DEFAULT_COLUMNS, to_pairs
+from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, to_pairs
 
 TARGET = "human_similarity"
 _default: HybridScorer | None = None
@@ -69,8 +69,7 @@ def score(
     (1,)
     """
     scorer = _resolve(model)
-    left, right = to_pairs(a, b, columns=columns)
-    pred = scorer.predict(np.column_stack([left, right]).astype(object))
+    pred = scorer.predict(Pairs.of(a, b, columns=columns))
     if isinstance(a, str):
         return float(pred[0])
     return pred

@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,14 +47,38 @@ def check_texts(values: Sequence[Any], column: str) -> list[str]:
     ['I feel sad', 'Felt hopeless']
     """
     out: list[str] = []
+    # files repeat a few thousand items over millions of rows: normalise each text once
+    seen: dict[str, str] = {}
     for row, value in enumerate(values):
-        if not isinstance(value, str):
-            raise ValueError(f"row {row}, column {column!r}: {_describe(value)}")
-        text = normalise_text(value)
-        if not text:
-            raise ValueError(f"row {row}, column {column!r}: text is empty or whitespace only")
+        text = seen.get(value) if isinstance(value, str) else None
+        if text is None:
+            if not isinstance(value, str):
+                raise ValueError(f"row {row}, column {column!r}: {_describe(value)}")
+            text = normalise_text(value)
+            if not text:
+                raise ValueError(f"row {row}, column {column!r}: text is empty or whitespace only")
+            seen[value] = text
         out.append(text)
     return out
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Pairs already checked and normalised: passing them on skips doing it again.
+
+    >>> len(Pairs.of(["I feel sad"], ["I feel low"]))
+    1
+    """
+
+    left: list[str]
+    right: list[str]
+
+    @classmethod
+    def of(cls, a: Any, b: Any = None, *, columns: Sequence[str] = DEFAULT_COLUMNS) -> Pairs:
+        return cls(*to_pairs(a, b, columns=columns))
+
+    def __len__(self) -> int:
+        return len(self.left)
 
 
 def to_pairs(
@@ -66,6 +91,8 @@ def to_pairs(
     >>> to_pairs(pd.DataFrame({"sentence_1": ["a"], "sentence_2": ["b"]}))
     (['a'], ['b'])
     """
+    if isinstance(a, Pairs) and b is None:
+        return a.left, a.right
     if b is None:
         left, right, names = _split_table(a, columns)
     else:

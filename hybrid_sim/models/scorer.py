@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from hybrid_sim.features import make_features
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import cv_predict, make_regressor, regression_metrics
-from hybrid_sim.pairs import DEFAULT_COLUMNS, to_pairs
+from hybrid_sim.pairs import Pairs
 
 
 def check_target(y: Any, n: int) -> np.ndarray:
@@ -58,9 +58,9 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.cv = cv
         self.seed = seed
 
-    def _frame(self, X: Any) -> pd.DataFrame:
-        left, right = to_pairs(X)
-        return pd.DataFrame({DEFAULT_COLUMNS[0]: left, DEFAULT_COLUMNS[1]: right})
+    @staticmethod
+    def _frame(X: Any) -> Pairs:
+        return X if isinstance(X, Pairs) else Pairs.of(X)
 
     def fit(self, X: Any, y: Any) -> HybridScorer:
         frame = self._frame(X)
@@ -76,11 +76,10 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.cv_metrics_ = self._cv_metrics(frame, matrix, target)
         return self
 
-    def _cv_metrics(self, frame: pd.DataFrame, matrix: np.ndarray, y: np.ndarray) -> dict:
+    def _cv_metrics(self, frame: Pairs, matrix: np.ndarray, y: np.ndarray) -> dict:
         """Grouped CV of the stacker on the training features (tuned cosines out-of-fold)."""
-        left, right = frame.iloc[:, 0].tolist(), frame.iloc[:, 1].tolist()
         try:
-            folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
+            folds = grouped_folds(frame.left, frame.right, n_splits=self.cv, seed=self.seed)
         except ValueError:
             return {}
         pred = cv_predict(matrix, y, folds, self.feature_names_, self.params)
