@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--method", default="lora")
     parser.add_argument("--extra-base", action="append", default=[])
+    parser.add_argument("--oof", type=Path,
+                        help="out-of-fold tuned cosines (.npy) from benchmarks/embedding_cv.py, "
+                             "same folds, to skip fine-tuning again")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
     args = parser.parse_args()
 
@@ -47,7 +50,8 @@ def main() -> None:
     embedding = {"method": args.method, "epochs": args.epochs,
                  "extra_bases": tuple(args.extra_base), "show_progress": False}
     start = time.perf_counter()
-    matrix = cross_fitted_features(pairs, y, embedding=embedding)
+    tuned = np.load(args.oof) if args.oof else None
+    matrix = cross_fitted_features(pairs, y, embedding=embedding, tuned_oof=tuned)
     print(f"features in {time.perf_counter() - start:.0f}s: {matrix.seconds}")
     names = matrix.names
     extra = [n for n in names if n.startswith("embedding__cosine_")
@@ -85,8 +89,8 @@ def main() -> None:
                      **regression_metrics(y, pred)})
         print(json.dumps({"stacker": label, "mae": grid[-1]["mae"]}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"data": info, "embedding": embedding, "feature_seconds": matrix.seconds,
-               "variants": rows, "stacker_grid": grid}
+    payload = {"data": info, "embedding": embedding, "oof_file": str(args.oof or ""),
+               "feature_seconds": matrix.seconds, "variants": rows, "stacker_grid": grid}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=float))
     table = pd.DataFrame(rows)
     lines = ["| variant | MAE | Pearson | Spearman |", "|---|---|---|---|"]

@@ -56,10 +56,13 @@ def cross_fitted_features(
     n_splits: int = 5,
     seed: int = 0,
     embedding: dict[str, Any] | None = None,
+    tuned_oof: np.ndarray | None = None,
 ) -> FeatureMatrix:
     """Compute the classical groups and the embedding group once, cross-fitted by pair.
 
     ``embedding`` holds :class:`EmbeddingCosine` parameters; ``None`` leaves it out.
+    ``tuned_oof`` reuses out-of-fold tuned cosines saved by an earlier run with the same
+    folds (``benchmarks/embedding_cv.py`` writes them), instead of fine-tuning again.
     """
     from hybrid_sim.features.embedding import EmbeddingCosine
 
@@ -78,8 +81,11 @@ def cross_fitted_features(
         columns = [base.transform(pairs)]
         names_emb = list(base.get_feature_names_out())
         if emb.method != "none":
-            crossfit = emb.cross_fit(pairs, y)
-            columns.insert(0, crossfit.oof[:, None])
+            if tuned_oof is None:
+                tuned_oof = emb.cross_fit(pairs, y).oof
+            elif tuned_oof.shape != (len(y),):
+                raise ValueError(f"tuned_oof has shape {tuned_oof.shape}, expected ({len(y)},)")
+            columns.insert(0, np.asarray(tuned_oof, dtype=float)[:, None])
             names_emb.insert(0, "embedding__cosine_tuned")
         blocks.extend(columns)
         names.extend(str(n) for n in names_emb)
