@@ -22,6 +22,8 @@ _SCORERS = {
 class FuzzyFeatures(PairFeatures):
     """rapidfuzz ratio, partial_ratio, token_sort_ratio, token_set_ratio and WRatio, in 0-1.
 
+    ``workers`` is rapidfuzz's thread count (-1: all cores); results do not depend on it.
+
     >>> FuzzyFeatures().fit([["a", "b"]]).transform([["I feel sad", "I feel sad"]]).min()
     1.0
     """
@@ -29,7 +31,7 @@ class FuzzyFeatures(PairFeatures):
     group: ClassVar[str] = "fuzzy"
     feature_names: ClassVar[tuple[str, ...]] = tuple(_SCORERS)
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = -1) -> None:
         self.workers = workers
 
     def _features(self, left: list[str], right: list[str]) -> np.ndarray:

@@ -96,14 +96,27 @@ class NegationFeatures(PairFeatures):
 
     def _features(self, left: list[str], right: list[str]) -> np.ndarray:
         parsed = analyse(left + right)
-        a = [parsed[t] for t in left]
-        b = [parsed[t] for t in right]
-        cues_a = np.array([len(x.negation_cues) for x in a], dtype=float)
-        cues_b = np.array([len(x.negation_cues) for x in b], dtype=float)
+        index = _antonym_index()
+        # per distinct sentence, the antonyms of its words: most pairs share none of them
+        # with the other side, and skip the pairwise work
+        reach = {
+            t: frozenset(w for lemma in a.all_lemmas for w in index.get(lemma, ()))
+            for t, a in parsed.items()
+        }
+        cues = {t: float(len(a.negation_cues)) for t, a in parsed.items()}
+        antonyms = np.zeros(len(left))
+        roles = np.zeros(len(left))
+        voice = np.zeros(len(left))
+        for i, (ta, tb) in enumerate(zip(left, right)):
+            a, b = parsed[ta], parsed[tb]
+            if reach[ta] & b.all_lemmas:
+                antonyms[i] = len(antonyms_between(a, b))
+            if a.roles and b.roles:
+                roles[i] = role_reversal(a, b)
+                voice[i] = voice_mismatch(a, b)
+        cues_a = np.fromiter((cues[t] for t in left), float, len(left))
+        cues_b = np.fromiter((cues[t] for t in right), float, len(right))
         neg_a, neg_b = cues_a > 0, cues_b > 0
-        antonyms = np.array([len(antonyms_between(x, y)) for x, y in zip(a, b)], dtype=float)
-        roles = np.array([role_reversal(x, y) for x, y in zip(a, b)], dtype=float)
-        voice = np.array([voice_mismatch(x, y) for x, y in zip(a, b)], dtype=float)
         return np.column_stack([
             (neg_a != neg_b).astype(float),
             (neg_a & neg_b).astype(float),
