@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from hybrid_sim.features.base import PairFeatures
-from hybrid_sim.models.crossfit import CrossFit, grouped_folds, out_of_fold
+from hybrid_sim.models.crossfit import CrossFit, cached_out_of_fold, grouped_folds, out_of_fold
 from hybrid_sim.models.encoder import DEFAULT_BASE, Encoder
 from hybrid_sim.pairs import to_pairs
 
@@ -56,6 +56,7 @@ class EmbeddingCosine(PairFeatures):
         extra_bases: tuple[str, ...] = (),
         seed: int = 0,
         show_progress: bool = False,
+        cache: bool = True,
     ) -> None:
         self.base_model = base_model
         self.method = method
@@ -68,6 +69,7 @@ class EmbeddingCosine(PairFeatures):
         self.extra_bases = extra_bases
         self.seed = seed
         self.show_progress = show_progress
+        self.cache = cache
 
     @property
     def feature_names(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -109,7 +111,11 @@ class EmbeddingCosine(PairFeatures):
         return self
 
     def cross_fit(self, X: Any, y: Any) -> CrossFit:
-        """Out-of-fold tuned cosines: ``cv`` models, each blind to its held-out pairs."""
+        """Out-of-fold tuned cosines: ``cv`` models, each blind to its held-out pairs.
+
+        With ``cache=True`` the result is kept on disk (see ``crossfit.cached_out_of_fold``)
+        keyed by the data, these settings and the base model's hash.
+        """
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
         folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
@@ -118,7 +124,16 @@ class EmbeddingCosine(PairFeatures):
             encoder = self._tune([left[i] for i in train], [right[i] for i in train], target[train])
             return encoder.cosine([left[i] for i in test], [right[i] for i in test])
 
-        return out_of_fold(fit_predict, left, right, folds)
+        if not self.cache:
+            return out_of_fold(fit_predict, left, right, folds)
+        config = {
+            "format": "hybrid_sim.crossfit/1",
+            "base_sha256": self._new_encoder().fingerprint,
+            **{k: v for k, v in self.get_params().items()
+               if k not in ("show_progress", "cache", "extra_bases")},
+            "learning_rate": self.learning_rate or DEFAULT_LR[self.method],
+        }
+        return cached_out_of_fold(config, fit_predict, left, right, target, folds)
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """Fit on all pairs, but return out-of-fold tuned cosines for the training rows."""

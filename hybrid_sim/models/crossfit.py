@@ -8,8 +8,13 @@ so that the guarantee can be checked.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
@@ -73,4 +78,53 @@ def out_of_fold(
         raise RuntimeError("some rows received no out-of-fold prediction")
     result = CrossFit(oof=oof, folds=folds, seen_pairs=seen)
     result.check_disjoint(left, right)
+    return result
+
+
+def cache_dir() -> Path:
+    """Where cross-fitted predictions are kept ($HYBRID_SIM_HOME/crossfit)."""
+    home = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
+    return home / "crossfit"
+
+
+def cache_key(config: dict[str, Any], left: Sequence[str], right: Sequence[str],
+              y: np.ndarray) -> str:
+    """A digest of everything an out-of-fold result depends on: settings and the data."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for text in (*left, "\x1e", *right):
+        digest.update(text.encode() + b"\x1f")
+    digest.update(np.asarray(y, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def cached_out_of_fold(
+    config: dict[str, Any],
+    fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    left: Sequence[str],
+    right: Sequence[str],
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> CrossFit:
+    """``out_of_fold``, memoised on disk as float64 .npy plus a JSON note of its settings.
+
+    Fine-tuning K models is the slowest step of training; training, benchmarks and
+    ablation reports on the same data and settings share one result. The folds are
+    recomputed, so the leak check still runs on a cached result.
+    """
+    folder = cache_dir()
+    key = cache_key(config, left, right, y)
+    path = folder / f"{key}.npy"
+    if path.is_file():
+        oof = np.load(path, allow_pickle=False)
+        if oof.shape == (len(left),) and np.all(np.isfinite(oof)):
+            seen = [frozenset(pair_key(left[i], right[i]) for i in train) for train, _ in folds]
+            result = CrossFit(oof=oof, folds=folds, seen_pairs=seen)
+            result.check_disjoint(left, right)
+            return result
+    result = out_of_fold(fit_predict, left, right, folds)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{key}.{os.getpid()}.npy"
+    np.save(tmp, result.oof)
+    os.replace(tmp, path)
+    (folder / f"{key}.json").write_text(json.dumps({**config, "rows": len(left)}, indent=2))
     return result
