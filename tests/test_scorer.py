@@ -116,9 +116,22 @@ def test_explain_adds_up_to_the_score(tiny_model) -> None:
     table = scorer.explain(PAIRS)
     group_cols = [c for c in table if c.startswith("group:")]
     assert sorted(group_cols) == ["group:bow", "group:embedding", "group:fuzzy", "group:negation"]
-    total = table[group_cols].sum(axis=1) + table["bias"]
-    np.testing.assert_allclose(np.clip(total, 0, 100), table["score"], atol=1e-9)
+    total = np.clip(table[group_cols].sum(axis=1) + table["bias"], 0, 100)
+    free = ~table["capped"]
+    np.testing.assert_allclose(total[free], table["score"][free], atol=1e-9)
+    assert (table["score"][~free] == scorer.contrast_cap).all()
+    assert (total[~free] > scorer.contrast_cap).all()
     np.testing.assert_allclose(table["score"], scorer.predict(PAIRS), atol=1e-9)
+
+
+def test_contrast_cap_limits_flagged_pairs_only(tiny_model) -> None:
+    scorer, _ = tiny_model
+    uncapped = clone(scorer).set_params(contrast_cap=None)
+    uncapped.features_, uncapped.booster_ = scorer.features_, scorer.booster_
+    uncapped.feature_names_ = scorer.feature_names_
+    with_cap, without = scorer.predict(PAIRS), uncapped.predict(PAIRS)
+    assert with_cap[0] <= 20 and with_cap[1] <= 20  # role reversal; antonyms
+    assert with_cap[2] == without[2]  # a paraphrase carries no contrast flag
 
 
 def test_clone_keeps_params_and_drops_state(tiny_model) -> None:
@@ -160,7 +173,32 @@ def test_shipped_default_model_scores_offline() -> None:
     assert arr.shape == (2,)
 
 
-def test_shipped_default_ranks_paraphrase_above_contrasts() -> None:
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Child bullies others", "Child is often bullied"),
+        ("child bullies others", "child is often bullied by other children"),
+        ("I have trouble sleeping", "I sleep very deeply"),
+    ],
+)
+def test_shipped_default_scores_contrasts_below_a_paraphrase(a: str, b: str) -> None:
     paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?")
-    bullies = hybrid_sim.score("Child bullies others", "Child is often bullied")
-    assert paraphrase > bullies
+    contrast = hybrid_sim.score(a, b)
+    assert contrast <= 20 < paraphrase
+
+
+def test_shipped_model_records_the_training_data_it_was_made_from(train_data) -> None:
+    from hybrid_sim.api import default_model_path, read_labelled
+
+    manifest = json.loads((default_model_path() / "manifest.json").read_text())
+    _, _, info = read_labelled(train_data)
+    assert manifest["training"]["data_sha256"] == info["data_sha256"]
+    assert manifest["training"]["n_rows"] == len(train_data)
+    assert manifest["cv_metrics"]["mae"] < 22.7  # better than predicting the median
+
+
+def test_shipped_model_files_fit_the_size_budget() -> None:
+    from hybrid_sim.api import default_model_path
+
+    size = sum(p.stat().st_size for p in default_model_path().rglob("*") if p.is_file())
+    assert size <= 20 * 1024 * 1024

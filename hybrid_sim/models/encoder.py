@@ -318,6 +318,7 @@ class Encoder:
             state = dict(self.model.named_parameters())
             tensors = {n: state[n].detach().contiguous() for n in self.trainable_names()}
             save_file(tensors, str(folder / ADAPTER_WEIGHTS))
+            (folder / ADAPTER_WEIGHTS).chmod(0o644)  # package data, readable by all
             written.append(folder / ADAPTER_WEIGHTS)
         return written
 

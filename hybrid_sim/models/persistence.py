@@ -92,7 +92,8 @@ def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
             "versions": library_versions(),
             "feature_names": scorer.feature_names_,
             "groups": groups,
-            "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed},
+            "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed,
+                              "contrast_cap": scorer.contrast_cap},
             "cv_metrics": getattr(scorer, "cv_metrics_", {}),
             "training": info,
         }

@@ -12,7 +12,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from hybrid_sim.features import make_features
 from hybrid_sim.models.crossfit import grouped_folds
-from hybrid_sim.models.stacker import cv_predict, make_regressor, regression_metrics
+from hybrid_sim.models.stacker import (
+    apply_contrast_cap,
+    cv_predict,
+    make_regressor,
+    regression_metrics,
+)
 from hybrid_sim.pairs import Pairs
 
 
@@ -37,6 +42,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     regressor on out-of-fold cosines; ``predict`` is exactly symmetric in the two texts.
     ``features`` is a ``FeatureUnion`` from :func:`hybrid_sim.features.make_features`
     (``None`` means every group), so ``set_params(features__fuzzy="drop")`` works.
+    ``contrast_cap`` caps the score of pairs flagged as role reversals or antonyms
+    ("child bullies others" / "child is often bullied"); ``None`` turns the cap off.
 
     >>> from hybrid_sim.features import make_features
     >>> scorer = HybridScorer(features=make_features(["bow", "fuzzy"]))
@@ -52,11 +59,13 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         params: dict[str, Any] | None = None,
         cv: int = 5,
         seed: int = 0,
+        contrast_cap: float | None = 20.0,
     ) -> None:
         self.features = features
         self.params = params
         self.cv = cv
         self.seed = seed
+        self.contrast_cap = contrast_cap
 
     @staticmethod
     def _frame(X: Any) -> Pairs:
@@ -82,7 +91,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             folds = grouped_folds(frame.left, frame.right, n_splits=self.cv, seed=self.seed)
         except ValueError:
             return {}
-        pred = cv_predict(matrix, y, folds, self.feature_names_, self.params)
+        pred = cv_predict(matrix, y, folds, self.feature_names_, self.params,
+                          contrast_cap=self.contrast_cap)
         return {"grouped_cv_folds": self.cv, **regression_metrics(y, pred)}
 
     def transform_features(self, X: Any) -> np.ndarray:
@@ -91,15 +101,16 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         return self.features_.transform(self._frame(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        raw = self.booster_.predict(self.transform_features(X))
-        return np.clip(raw, 0.0, 100.0)
+        matrix = self.transform_features(X)
+        raw = np.clip(self.booster_.predict(matrix), 0.0, 100.0)
+        return apply_contrast_cap(raw, matrix, self.feature_names_, self.contrast_cap)[0]
 
     def explain(self, X: Any) -> pd.DataFrame:
         """Per-feature and per-group contributions (LightGBM ``pred_contrib``).
 
         Columns: one per feature, one ``group:<name>`` per feature group, ``bias`` (the
-        model's baseline) and ``score``. Contributions add up to the score before it is
-        clipped to [0, 100].
+        model's baseline), ``capped`` (the contrast cap lowered this score) and ``score``.
+        Contributions add up to the score before it is clipped to [0, 100] and capped.
         """
         matrix = self.transform_features(X)
         contrib = self.booster_.predict(matrix, pred_contrib=True)
@@ -108,7 +119,12 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             members = [n for n in self.feature_names_ if n.startswith(group + "__")]
             out[f"group:{group}"] = out[members].sum(axis=1)
         out["bias"] = contrib[:, -1]
-        out["score"] = np.clip(contrib.sum(axis=1), 0.0, 100.0)
+        score, capped = apply_contrast_cap(
+            np.clip(contrib.sum(axis=1), 0.0, 100.0), matrix, self.feature_names_,
+            self.contrast_cap,
+        )
+        out["capped"] = capped
+        out["score"] = score
         return out
 
     def feature_importance(self) -> pd.DataFrame:

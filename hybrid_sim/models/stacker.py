@@ -73,6 +73,26 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return out
 
 
+# The contrasts users report (role reversal, antonyms) are nearly absent from the DOXA
+# ratings (role reversal fires on 1 of 2,351 rows), so a stacker cannot learn them; this
+# prior caps such pairs instead. Its effect on grouped-CV MAE is measured in
+# benchmarks/accuracy.py.
+CONTRAST_FLAGS = ("negation__role_reversal", "negation__antonym_flag")
+
+
+def apply_contrast_cap(
+    pred: np.ndarray, features: np.ndarray, feature_names: Sequence[str], cap: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cap predictions at ``cap`` where a contrast flag fires; return (pred, capped mask)."""
+    capped = np.zeros(len(pred), dtype=bool)
+    if cap is None:
+        return pred, capped
+    for flag in CONTRAST_FLAGS:
+        if flag in feature_names:
+            capped |= features[:, list(feature_names).index(flag)] > 0
+    return np.where(capped, np.minimum(pred, cap), pred), capped & (pred > cap)
+
+
 def cv_predict(
     features: np.ndarray,
     y: np.ndarray,
@@ -80,6 +100,7 @@ def cv_predict(
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
     monotone_cosines: bool = False,
+    contrast_cap: float | None = None,
 ) -> np.ndarray:
     """Out-of-fold stacker predictions in [0, 100] over the given folds."""
     pred = np.empty(len(y))
@@ -87,7 +108,7 @@ def cv_predict(
         model = make_regressor(params, feature_names, monotone_cosines)
         model.fit(features[train], y[train])
         pred[test] = np.clip(model.predict(features[test]), 0, 100)
-    return pred
+    return apply_contrast_cap(pred, features, feature_names, contrast_cap)[0]
 
 
 def median_baseline(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
