@@ -1,9 +1,9 @@
 """Scoring Dask DataFrames: one model load per worker process, partitions scored in place.
 
->>> import dask.dataframe as dd, pandas as pd               # doctest: +SKIP
->>> ddf = dd.from_pandas(pd.DataFrame({"sentence_1": ["I feel sad"],
-...                                    "sentence_2": ["I feel down"]}), npartitions=1)
->>> score(ddf).compute()                                       # doctest: +SKIP
+    import dask.dataframe as dd
+    from hybrid_sim.dask import score
+    ddf = dd.read_parquet("pairs/")            # columns sentence_1, sentence_2, ...
+    score(ddf).to_parquet("scored/")           # adds a similarity column
 
 For a real cluster, start a scheduler and workers that have hybrid_sim installed and can
 read the model folder (the default one ships inside the package), then pass the

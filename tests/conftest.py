@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# an empty cross-fit cache per run: every test that fine-tunes really fine-tunes
+os.environ["HYBRID_SIM_HOME"] = tempfile.mkdtemp(prefix="hybrid_sim_test_home_")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HYBRID_SIM_DATA", ROOT.parent / "shared" / "data" / "doxa_train.csv"))

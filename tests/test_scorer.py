@@ -189,9 +189,10 @@ def test_shipped_default_scores_contrasts_below_a_paraphrase(a: str, b: str) -> 
 
 def test_shipped_model_records_the_training_data_it_was_made_from(train_data) -> None:
     from hybrid_sim.api import default_model_path, read_labelled
+    from tests.conftest import DATA
 
     manifest = json.loads((default_model_path() / "manifest.json").read_text())
-    _, _, info = read_labelled(train_data)
+    _, _, info = read_labelled(DATA)
     assert manifest["training"]["data_sha256"] == info["data_sha256"]
     assert manifest["training"]["n_rows"] == len(train_data)
     assert manifest["cv_metrics"]["mae"] < 22.7  # better than predicting the median

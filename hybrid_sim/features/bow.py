@@ -24,7 +24,7 @@ class BagOfWordsFeatures(PairFeatures):
     The TF-IDF vocabulary and weights are learned in ``fit`` from the distinct sentences.
 
     >>> bow = BagOfWordsFeatures().fit([["I feel sad", "I feel down"]])
-    >>> bow.transform([["Felt hopeless", "Felt hopeless"]])[0, 0]
+    >>> float(bow.transform([["Felt hopeless", "Felt hopeless"]])[0, 0])
     1.0
     """
 

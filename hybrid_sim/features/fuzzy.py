@@ -24,7 +24,7 @@ class FuzzyFeatures(PairFeatures):
 
     ``workers`` is rapidfuzz's thread count (-1: all cores); results do not depend on it.
 
-    >>> FuzzyFeatures().fit([["a", "b"]]).transform([["I feel sad", "I feel sad"]]).min()
+    >>> float(FuzzyFeatures().fit([["a", "b"]]).transform([["I feel sad", "I feel sad"]]).min())
     1.0
     """
 

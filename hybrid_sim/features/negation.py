@@ -84,7 +84,7 @@ class NegationFeatures(PairFeatures):
     >>> f = NegationFeatures().fit([["a", "b"]])
     >>> row = dict(zip(f.get_feature_names_out(), f.transform(
     ...     [["I have trouble sleeping", "I sleep very deeply"]])[0]))
-    >>> row["negation__antonym_flag"]
+    >>> float(row["negation__antonym_flag"])
     1.0
     """
 
