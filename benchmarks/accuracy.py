@@ -109,6 +109,7 @@ def main() -> None:
               for r in table.itertuples()]
     lines += ["", f"Features: {', '.join(f'{k} {v:.0f}s' for k, v in matrix.seconds.items())} "
               f"on {info['n_rows']} rows (grouped 5-fold CV, `python benchmarks/accuracy.py"
+              f"{' --oof ' + str(args.oof) if args.oof else ''}"
               f"{''.join(' --extra-base ' + b for b in args.extra_base)}`)."]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
