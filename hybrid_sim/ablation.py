@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.features import CLASSICAL_GROUPS, make_features
+from hybrid_sim.io import atomic_directory
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import (
     cv_predict,
@@ -222,21 +221,11 @@ def ablation_report(
     meta = {"data": info["data_name"], "n_rows": len(y), "n_pairs": n_pairs, "folds": folds,
             "seconds": matrix.seconds, "embedding": embedding}
     markdown_text = _markdown(table, importance, meta)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with atomic_directory(output) as tmp:
         _plots(table, importance, tmp)
         (tmp / "report.md").write_text(markdown_text, encoding="utf-8")
         (tmp / "report.html").write_text(_html(markdown_text, table, importance), encoding="utf-8")
         payload = {"meta": meta, "variants": table.to_dict("records"),
                    "importance": importance.to_dict("records")}
         (tmp / "ablation.json").write_text(json.dumps(payload, indent=2, default=float))
-        tmp.chmod(0o755)
-        if output.exists():
-            shutil.rmtree(output)
-        tmp.rename(output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"variants": table, "importance": importance, "markdown": markdown_text}

@@ -12,8 +12,6 @@ scheduler's address: ``hybrid-sim score in_dir -o out_dir --dask tcp://host:8786
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid_sim.io import atomic_directory
 from hybrid_sim.pairs import DEFAULT_COLUMNS
 
 SCORE_COLUMN = "similarity"
@@ -94,21 +93,13 @@ def score_directory(
         ddf = dd.read_csv(csvs, sep="\t" if csvs[0].endswith(".tsv") else ",", dtype=str,
                           keep_default_na=False, na_values=[""], blocksize="16MB")
     scored = score(ddf, columns, model)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     client = _client(address)
     try:
-        if parquet:
-            scored.to_parquet(str(tmp), write_index=False)
-        else:
-            scored.to_csv(str(tmp / "part-*.csv"), index=False)
-        tmp.chmod(0o755)
-        if output.exists():
-            shutil.rmtree(output)
-        tmp.rename(output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_directory(output) as tmp:
+            if parquet:
+                scored.to_parquet(str(tmp), write_index=False)
+            else:
+                scored.to_csv(str(tmp / "part-*.csv"), index=False)
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from sklearn.pipeline import FeatureUnion
+
+from hybrid_sim.io import atomic_directory
 
 FORMAT = "hybrid_sim.model/1"
 MANIFEST = "manifest.json"
@@ -68,10 +68,7 @@ def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
 
     check_is_fitted(scorer, "booster_")
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is package data
-    try:
+    with atomic_directory(folder) as tmp:
         groups = []
         for name, extractor in scorer.features_.transformer_list:
             if extractor == "drop":
@@ -103,17 +100,6 @@ def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
             for p in sorted(tmp.rglob("*")) if p.is_file()
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if folder.exists():
-            backup = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            folder.rename(backup)
-            tmp.rename(folder)
-            shutil.rmtree(backup)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
