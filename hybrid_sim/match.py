@@ -35,7 +35,7 @@ def match(
     b = list(dict.fromkeys(check_texts(list(items_b), "items_b")))
     grid_a = np.repeat(np.asarray(a, dtype=object), len(b))
     grid_b = np.tile(np.asarray(b, dtype=object), len(a))
-    scores = _resolve(model).predict(Pairs(list(grid_a), list(grid_b))) if len(grid_a) else []
+    scores: Any = _resolve(model).predict(Pairs(list(grid_a), list(grid_b))) if len(grid_a) else []
     out = pd.DataFrame({"item_a": grid_a, "item_b": grid_b, "similarity": scores})
     if min_score is not None:
         out = out[out["similarity"] >= min_score]

@@ -144,7 +144,7 @@ class Encoder:
                 r=self.lora_r, lora_alpha=2 * self.lora_r, lora_dropout=self.lora_dropout,
                 target_modules=self._lora_targets(model),
             )
-            inject_adapter_in_model(config, model[0].auto_model)
+            inject_adapter_in_model(config, model[0].auto_model)  # type: ignore[arg-type]
         return model
 
     @staticmethod
@@ -223,7 +223,7 @@ class Encoder:
         self,
         left: Sequence[str],
         right: Sequence[str],
-        labels: Sequence[float],
+        labels: Sequence[float] | np.ndarray,
         *,
         epochs: int = 4,
         learning_rate: float = 2e-5,
