@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -108,18 +107,3 @@ def write_table(frame: pd.DataFrame, path: str | Path, sep: str | None = None) -
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, sep=_sep(path, sep), index=False)
-
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-
-
-def file_sha256(path: str | Path) -> str:
-    from hybrid_sim.models.persistence import sha256_file
-
-    return sha256_file(Path(path))
-
-
-def describe_source(data: Any) -> str:
-    return str(data) if isinstance(data, (str, Path)) else type(data).__name__

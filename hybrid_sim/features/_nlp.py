@@ -25,9 +25,8 @@ NEGATION_WORDS = frozenset({
     "rarely", "seldom", "hardly", "barely", "scarcely", "unable", "cannot", "lack",
     "lacks", "lacked", "lacking", "fail", "fails", "failed", "failing", "absence",
 })
+# a phrase is one cue: "no one" counts once, not as "no" plus "one"
 NEGATION_PHRASES = (("no", "one"), ("not", "at", "all"), ("lack", "of"))
-# "no one" is one cue, not two; these words are already counted through the phrase
-_PHRASE_HEADS = {("no", "one"): 2, ("not", "at", "all"): 3, ("lack", "of"): 2}
 
 _PRONOUN_CANON = {
     "i": "1sg", "me": "1sg", "myself": "1sg", "we": "1pl", "us": "1pl",
@@ -89,7 +88,7 @@ def analyse_doc(doc: Any) -> Analysis:
         if t.i in skip or t.i in parser_cue_ids:
             continue
         for phrase in NEGATION_PHRASES:
-            n = _PHRASE_HEADS[phrase]
+            n = len(phrase)
             window = tokens[i : i + n]
             if window == phrase:
                 cues.append(" ".join(phrase))
