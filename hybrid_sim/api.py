@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, to_pairs
+from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, check_target, to_pairs
 
 TARGET = "human_similarity"
 _default: HybridScorer | None = None
@@ -83,7 +83,6 @@ def read_labelled(
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """Load rated pairs from a file or DataFrame: (pairs, ratings, provenance)."""
     from hybrid_sim.io import read_table
-    from hybrid_sim.models.scorer import check_target
 
     frame = read_table(data, sep=sep) if not isinstance(data, pd.DataFrame) else data
     missing = [c for c in (*columns, target) if c not in frame.columns]

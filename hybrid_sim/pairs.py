@@ -134,6 +134,24 @@ def _split_table(
     return array[:, 0].tolist(), array[:, 1].tolist(), ("column 0", "column 1")
 
 
+def check_target(y: Any, n: int) -> np.ndarray:
+    """Ratings as floats in 0-100, one per pair; raise naming the first bad row.
+
+    >>> check_target([10, 95.5], 2).tolist()
+    [10.0, 95.5]
+    """
+    target = np.asarray(y, dtype=float).ravel()
+    if target.shape != (n,):
+        raise ValueError(f"expected {n} ratings, got {target.shape[0]}")
+    bad = np.flatnonzero(~np.isfinite(target) | (target < 0) | (target > 100))
+    if bad.size:
+        raise ValueError(
+            f"row {bad[0]}: rating {float(target[bad[0]])!r} is not a number in 0-100 "
+            f"({bad.size} such rows)"
+        )
+    return target
+
+
 def pair_key(a: str, b: str) -> str:
     """An order-free key for a pair, used to group repeated pairs in cross-validation.
 

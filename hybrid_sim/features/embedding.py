@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from hybrid_sim.features.base import PairFeatures
 from hybrid_sim.models.crossfit import CrossFit, cached_out_of_fold, grouped_folds, out_of_fold
 from hybrid_sim.models.encoder import DEFAULT_BASE, Encoder
-from hybrid_sim.pairs import to_pairs
+from hybrid_sim.pairs import check_target, to_pairs
 
 # measured under grouped CV (docs/embedding.md): LoRA wants a far larger step than full
 DEFAULT_LR = {"lora": 5e-4, "top_layers": 1e-4, "full": 2e-5}
@@ -93,12 +93,7 @@ class EmbeddingCosine(PairFeatures):
             return np.zeros(n)
         if y is None:
             raise ValueError("fine-tuning needs the human ratings: call fit(X, y)")
-        target = np.asarray(y, dtype=float).ravel()
-        if target.shape != (n,) or not np.all(np.isfinite(target)):
-            raise ValueError(f"y must hold {n} finite ratings in 0-100")
-        if target.min() < 0 or target.max() > 100:
-            raise ValueError("y must be on the 0-100 scale")
-        return target
+        return check_target(y, n)
 
     def fit(self, X: Any, y: Any = None) -> EmbeddingCosine:
         left, right = to_pairs(X)

@@ -18,21 +18,7 @@ from hybrid_sim.models.stacker import (
     make_regressor,
     regression_metrics,
 )
-from hybrid_sim.pairs import Pairs
-
-
-def check_target(y: Any, n: int) -> np.ndarray:
-    """Ratings as floats in 0-100, one per pair; raise naming the first bad row."""
-    target = np.asarray(y, dtype=float).ravel()
-    if target.shape != (n,):
-        raise ValueError(f"expected {n} ratings, got {target.shape[0]}")
-    bad = np.flatnonzero(~np.isfinite(target) | (target < 0) | (target > 100))
-    if bad.size:
-        raise ValueError(
-            f"row {bad[0]}: rating {float(target[bad[0]])!r} is not a number in 0-100 "
-            f"({bad.size} such rows)"
-        )
-    return target
+from hybrid_sim.pairs import Pairs, check_target
 
 
 class HybridScorer(RegressorMixin, BaseEstimator):
