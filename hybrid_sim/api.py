@@ -75,6 +75,19 @@ def score(
     return pred
 
 
+def _read_frame(
+    data: str | Path | pd.DataFrame, columns: Sequence[str], target: str, sep: str | None
+) -> pd.DataFrame:
+    """A table from a file or DataFrame, with the text and target columns checked present."""
+    from hybrid_sim.io import read_table
+
+    frame = read_table(data, sep=sep) if not isinstance(data, pd.DataFrame) else data
+    missing = [c for c in (*columns, target) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} not found; the data has {list(frame.columns)}")
+    return frame
+
+
 def read_labelled(
     data: str | Path | pd.DataFrame,
     columns: Sequence[str] = DEFAULT_COLUMNS,
@@ -82,12 +95,7 @@ def read_labelled(
     sep: str | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """Load rated pairs from a file or DataFrame: (pairs, ratings, provenance)."""
-    from hybrid_sim.io import read_table
-
-    frame = read_table(data, sep=sep) if not isinstance(data, pd.DataFrame) else data
-    missing = [c for c in (*columns, target) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"column(s) {missing} not found; the data has {list(frame.columns)}")
+    frame = _read_frame(data, columns, target, sep)
     left, right = to_pairs(frame, columns=columns)
     ratings = pd.to_numeric(frame[target], errors="coerce").to_numpy(float)
     y = check_target(ratings, len(frame))
@@ -158,13 +166,9 @@ def evaluate(
     sep: str | None = None,
 ) -> dict[str, float]:
     """MAE, RMSE, Pearson, Spearman (and ROC AUC for a 0/1 target) of a model on data."""
-    from hybrid_sim.io import read_table
     from hybrid_sim.models.stacker import regression_metrics
 
-    frame = read_table(data, sep=sep) if not isinstance(data, pd.DataFrame) else data
-    missing = [c for c in (*columns, target) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"column(s) {missing} not found; the data has {list(frame.columns)}")
+    frame = _read_frame(data, columns, target, sep)
     y = pd.to_numeric(frame[target], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(y))
     if bad.size:

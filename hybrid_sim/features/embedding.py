@@ -95,11 +95,14 @@ class EmbeddingCosine(PairFeatures):
             raise ValueError("fine-tuning needs the human ratings: call fit(X, y)")
         return check_target(y, n)
 
+    def _zero_shot_encoders(self) -> None:
+        self.base_ = Encoder(self.base_model, method="none")
+        self.extra_ = [Encoder(b, method="none") for b in self.extra_bases]
+
     def fit(self, X: Any, y: Any = None) -> EmbeddingCosine:
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
-        self.base_ = Encoder(self.base_model, method="none")
-        self.extra_ = [Encoder(b, method="none") for b in self.extra_bases]
+        self._zero_shot_encoders()
         self.encoder_ = self._tune(left, right, target) if self.method != "none" else None
         self.n_features_in_ = 2
         self.fitted_ = True
@@ -165,8 +168,7 @@ class EmbeddingCosine(PairFeatures):
 
     def load_files(self, folder: Path, state: dict[str, Any]) -> EmbeddingCosine:
         """Restore from ``save_files`` output and ``get_state``; base hashes must match."""
-        self.base_ = Encoder(self.base_model, method="none")
-        self.extra_ = [Encoder(b, method="none") for b in self.extra_bases]
+        self._zero_shot_encoders()
         for encoder, expected in zip(
             [self.base_, *self.extra_], [state["base_sha256"], *state["extra_sha256"]]
         ):
