@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -107,3 +108,12 @@ def write_table(frame: pd.DataFrame, path: str | Path, sep: str | None = None) -
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, sep=_sep(path, sep), index=False)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -8,16 +8,18 @@ different base fails with a clear message.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hybrid_sim.io import sha256_file
 
 DEFAULT_BASE = "all-MiniLM-L6-v2"
 ADAPTER_WEIGHTS = "adapter.safetensors"
@@ -69,13 +71,18 @@ def base_fingerprint(path: str) -> str:
     """sha256 of the base model's weight file, or of its name when it is not local."""
     folder = Path(path)
     for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            digest = hashlib.sha256()
-            with open(folder / name, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
+        weights = folder / name
+        if weights.is_file():
+            stat = weights.stat()
+            return _hash_weights(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
     return "name:" + path
+
+
+@lru_cache(maxsize=16)
+def _hash_weights(path: str, size: int, mtime_ns: int) -> str:
+    # loading a model checks the same base up to three times (base cosine, adapter,
+    # cross-fit key); size and mtime in the key make a replaced file hash afresh
+    return sha256_file(path)
 
 
 def _seed_everything(seed: int) -> None:

@@ -8,7 +8,6 @@ No pickle or joblib anywhere: loading a folder never runs code from it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from typing import Any
 
 from sklearn.pipeline import FeatureUnion
 
-from hybrid_sim.io import atomic_directory
+from hybrid_sim.io import atomic_directory, sha256_file
 
 FORMAT = "hybrid_sim.model/1"
 MANIFEST = "manifest.json"
@@ -33,14 +32,6 @@ DEPENDENCIES = (
 
 class ModelFolderError(ValueError):
     """A model folder is missing, damaged or incompatible; the message says which file."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str | None]:
