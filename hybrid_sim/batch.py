@@ -13,7 +13,7 @@ import pandas as pd
 
 from hybrid_sim.io import atomic_path, iter_table, table_columns, table_format
 from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.pairs import DEFAULT_COLUMNS, normalise_text
+from hybrid_sim.pairs import DEFAULT_COLUMNS, text_problem
 
 SCORE_COLUMN = "similarity"
 ERROR_COLUMN = "error"
@@ -24,11 +24,9 @@ def _row_errors(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """Why each row cannot be scored ("" when it can)."""
     errors = pd.Series("", index=frame.index, dtype=object)
     for column in columns:
-        values = frame[column]
-        missing = values.isna()
-        blank = ~missing & values.map(lambda v: not isinstance(v, str) or normalise_text(v) == "")
-        errors[missing & (errors == "")] = f"column {column!r}: missing value"
-        errors[blank & (errors == "")] = f"column {column!r}: text is empty or whitespace only"
+        problems = frame[column].map(text_problem, na_action=None)
+        new = problems.notna() & (errors == "")
+        errors[new] = f"column {column!r}: " + problems[new].astype(str)
     return errors
 
 

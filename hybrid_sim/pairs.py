@@ -40,6 +40,19 @@ def _describe(value: Any) -> str:
     return f"expected a string, got {type(value).__name__} {value!r:.40}"
 
 
+def text_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a questionnaire item, or ``None`` when it can.
+
+    >>> text_problem("  "), text_problem(None), text_problem("I feel sad")
+    ('text is empty or whitespace only', 'missing value (None)', None)
+    """
+    if not isinstance(value, str):
+        return _describe(value)
+    if not normalise_text(value):
+        return "text is empty or whitespace only"
+    return None
+
+
 def check_texts(values: Sequence[Any], column: str) -> list[str]:
     """Validate and normalise one column of texts; raise ``ValueError`` naming row and column.
 
@@ -52,11 +65,9 @@ def check_texts(values: Sequence[Any], column: str) -> list[str]:
     for row, value in enumerate(values):
         text = seen.get(value) if isinstance(value, str) else None
         if text is None:
-            if not isinstance(value, str):
-                raise ValueError(f"row {row}, column {column!r}: {_describe(value)}")
-            text = normalise_text(value)
+            text = normalise_text(value) if isinstance(value, str) else ""
             if not text:
-                raise ValueError(f"row {row}, column {column!r}: text is empty or whitespace only")
+                raise ValueError(f"row {row}, column {column!r}: {text_problem(value)}")
             seen[value] = text
         out.append(text)
     return out
