@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--config", action="append", default=[],
                         help="method:lr:epochs[:loss[:base]], repeatable")
+    parser.add_argument("--n-seeds", type=int, default=1,
+                        help="average the tuned cosine over this many fine-tuning seeds")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_cv.jsonl"))
     parser.add_argument("--table-only", action="store_true", help="only re-render the table")
     args = parser.parse_args()
@@ -54,8 +56,11 @@ def main() -> None:
         method, lr, epochs, *rest = spec.split(":")
         loss = rest[0] if rest else "cosine"
         base = rest[1] if len(rest) > 1 else "all-MiniLM-L6-v2"
+        if args.n_seeds > 1:
+            spec = f"{spec}:x{args.n_seeds}"
         emb = EmbeddingCosine(base_model=base, method=method, learning_rate=float(lr),
-                              epochs=int(epochs), loss=loss, show_progress=False)
+                              epochs=int(epochs), loss=loss, n_seeds=args.n_seeds,
+                              show_progress=False)
         start = time.perf_counter()
         if method == "none":
             cos = emb.fit(X).transform(X)[:, 0]
@@ -68,9 +73,9 @@ def main() -> None:
         if method != "none":
             # an untrained delta has the same tensors, hence the same size, as a trained one
             with tempfile.TemporaryDirectory() as tmp:
-                size = sum(f.stat().st_size for f in emb._new_encoder().save(tmp))
+                size = args.n_seeds * sum(f.stat().st_size for f in emb._new_encoder().save(tmp))
         record({"variant": spec, "base": base, "method": method, "lr": float(lr),
-                "epochs": int(epochs), "loss": loss, "cv_seconds": round(seconds, 1),
+                "epochs": int(epochs), "loss": loss, "n_seeds": args.n_seeds, "cv_seconds": round(seconds, 1),
                 "adapter_bytes": size, **regression_metrics(y, pred)})
         np.save(args.out.parent / f"oof_{spec.replace(':', '_').replace('/', '_')}.npy", cos)
     write_table(args.out, args.out.with_suffix(".md"))

@@ -125,6 +125,8 @@ def train(
     epochs: int = 4,
     learning_rate: float | None = None,
     extra_bases: Sequence[str] = (),
+    base_cosine: bool = True,
+    n_seeds: int = 1,
     cv: int = 5,
     seed: int = 0,
     show_progress: bool = True,
@@ -147,8 +149,9 @@ def train(
     if "embedding" in chosen:
         params["embedding"] = {
             "base_model": base_model, "method": method, "epochs": epochs,
-            "learning_rate": learning_rate, "extra_bases": tuple(extra_bases), "cv": cv,
-            "seed": seed, "show_progress": show_progress,
+            "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
+            "base_cosine": base_cosine, "n_seeds": n_seeds, "cv": cv, "seed": seed,
+            "show_progress": show_progress,
         }
     scorer = HybridScorer(features=make_features(chosen, **params), cv=cv, seed=seed)
     scorer.fit(pairs, y)

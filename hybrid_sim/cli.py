@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--extra-base", action="append", default=[],
                    help="another base model whose zero-shot cosine becomes a feature")
+    p.add_argument("--no-base-cosine", action="store_true",
+                   help="leave out the zero-shot cosine of the base model (encodes half as much)")
+    p.add_argument("--n-seeds", type=int, default=1,
+                   help="average the tuned cosine over this many fine-tuning seeds")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
     p.add_argument("--cv", type=int, default=5, help="folds for cross-fitting")
     p.add_argument("--seed", type=int, default=0)
@@ -109,7 +113,8 @@ def _run(args: argparse.Namespace) -> int:
             args.data, args.output, columns=args.columns, target=args.target,
             groups=args.groups, base_model=args.base_model, method=args.method,
             epochs=args.epochs, learning_rate=args.learning_rate,
-            extra_bases=args.extra_base, cv=args.cv, seed=args.seed,
+            extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
+            n_seeds=args.n_seeds, cv=args.cv, seed=args.seed,
             show_progress=not args.quiet, sep=args.sep,
         )
         print(f"model written to {args.output}")

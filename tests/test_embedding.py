@@ -127,3 +127,46 @@ def test_fit_transform_returns_out_of_fold_cosines_and_transform_the_full_model(
 def test_fine_tuning_without_ratings_is_refused() -> None:
     with pytest.raises(ValueError, match="fine-tuning needs the human ratings"):
         EmbeddingCosine().fit([["a", "b"]])
+
+
+def test_without_the_base_cosine_only_the_tuned_one_is_returned() -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    emb = EmbeddingCosine(epochs=1, cv=2, learning_rate=1e-3, base_cosine=False).fit(X, RATINGS)
+    assert list(emb.get_feature_names_out()) == ["embedding__cosine_tuned"]
+    assert emb.transform(X).shape == (len(LEFT), 1)
+    with pytest.raises(ValueError, match="no feature"):
+        EmbeddingCosine(method="none", base_cosine=False).fit(X)
+
+
+def test_a_seed_ensemble_averages_its_members_and_reuses_the_single_seed_cross_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    single = EmbeddingCosine(epochs=1, cv=2, learning_rate=1e-3, base_cosine=False)
+    first = single.cross_fit(X, RATINGS).oof
+    tuned_seeds: list[int] = []
+    original = EmbeddingCosine._tune
+
+    def counting(self, left, right, y, seed):  # type: ignore[no-untyped-def]
+        tuned_seeds.append(seed)
+        return original(self, left, right, y, seed)
+
+    monkeypatch.setattr(EmbeddingCosine, "_tune", counting)
+    pair = single.set_params(n_seeds=2)
+    both = pair.cross_fit(X, RATINGS).oof
+    assert tuned_seeds == [1, 1]  # seed 0's two folds came from the cache
+    second = 2 * both - first
+    assert np.all(np.abs(second) <= 1 + 1e-6) and not np.allclose(second, first)
+
+    pair.fit(X, RATINGS)
+    members = [e.cosine(LEFT, RIGHT) for e in pair.encoders_]
+    np.testing.assert_allclose(pair.transform(X)[:, 0], np.mean(members, axis=0))
+
+
+def test_a_seed_ensemble_round_trips_through_its_files(tmp_path: Path) -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    emb = EmbeddingCosine(epochs=1, learning_rate=1e-3, n_seeds=2).fit(X, RATINGS)
+    emb.save_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed_0", "seed_1"]
+    loaded = EmbeddingCosine(n_seeds=2).load_files(tmp_path, emb.get_state())
+    np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))

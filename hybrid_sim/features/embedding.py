@@ -31,8 +31,10 @@ class EmbeddingCosine(PairFeatures):
     """Cosine similarity of normalised sentence embeddings.
 
     Features: ``cosine_tuned`` (fine-tuned on the human ratings; absent when
-    ``method="none"``), ``cosine_base`` (the base model as shipped) and one zero-shot
-    ``cosine_<name>`` per model in ``extra_bases``.
+    ``method="none"``), ``cosine_base`` (the base model as shipped; absent when
+    ``base_cosine=False``) and one zero-shot ``cosine_<name>`` per model in ``extra_bases``.
+    With ``n_seeds > 1`` the tuned cosine is the mean over that many fine-tunes with seeds
+    ``seed, seed + 1, ...`` (the cross-fitting folds always come from ``seed``).
 
     >>> emb = EmbeddingCosine(method="none").fit([["I feel sad", "I feel down"]])
     >>> list(emb.get_feature_names_out())
@@ -54,6 +56,8 @@ class EmbeddingCosine(PairFeatures):
         lora_r: int = 16,
         cv: int = 5,
         extra_bases: tuple[str, ...] = (),
+        base_cosine: bool = True,
+        n_seeds: int = 1,
         seed: int = 0,
         show_progress: bool = False,
         cache: bool = True,
@@ -67,6 +71,8 @@ class EmbeddingCosine(PairFeatures):
         self.lora_r = lora_r
         self.cv = cv
         self.extra_bases = extra_bases
+        self.base_cosine = base_cosine
+        self.n_seeds = n_seeds
         self.seed = seed
         self.show_progress = show_progress
         self.cache = cache
@@ -74,17 +80,28 @@ class EmbeddingCosine(PairFeatures):
     @property
     def feature_names(self) -> tuple[str, ...]:  # type: ignore[override]
         tuned = ("cosine_tuned",) if self.method != "none" else ()
-        return (*tuned, "cosine_base", *(f"cosine_{_slug(b)}" for b in self.extra_bases))
+        base = ("cosine_base",) if self.base_cosine else ()
+        return (*tuned, *base, *(f"cosine_{_slug(b)}" for b in self.extra_bases))
+
+    def _check_params(self) -> None:
+        if not self.feature_names:
+            raise ValueError("the embedding group has no feature: method='none' needs base_cosine=True "
+                             "or extra_bases")
+        if int(self.n_seeds) < 1 or (self.n_seeds > 1 and self.method == "none"):
+            raise ValueError(f"n_seeds must be >= 1 (and 1 when method='none'), got {self.n_seeds!r}")
+
+    def _member_seeds(self) -> list[int]:
+        return [self.seed + j for j in range(self.n_seeds)]
 
     # -- training ---------------------------------------------------------------------
     def _new_encoder(self) -> Encoder:
         return Encoder(self.base_model, method=self.method, lora_r=self.lora_r)
 
-    def _tune(self, left: list[str], right: list[str], y: np.ndarray) -> Encoder:
+    def _tune(self, left: list[str], right: list[str], y: np.ndarray, seed: int) -> Encoder:
         lr = self.learning_rate or DEFAULT_LR[self.method]
         return self._new_encoder().fine_tune(
             left, right, y / 100.0, epochs=self.epochs, learning_rate=lr,
-            batch_size=self.batch_size, loss=self.loss, seed=self.seed,
+            batch_size=self.batch_size, loss=self.loss, seed=seed,
             show_progress=self.show_progress,
         )
 
@@ -96,14 +113,16 @@ class EmbeddingCosine(PairFeatures):
         return check_target(y, n)
 
     def _zero_shot_encoders(self) -> None:
-        self.base_ = Encoder(self.base_model, method="none")
+        self.base_ = Encoder(self.base_model, method="none") if self.base_cosine else None
         self.extra_ = [Encoder(b, method="none") for b in self.extra_bases]
 
     def fit(self, X: Any, y: Any = None) -> EmbeddingCosine:
+        self._check_params()
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
         self._zero_shot_encoders()
-        self.encoder_ = self._tune(left, right, target) if self.method != "none" else None
+        self.encoders_ = ([self._tune(left, right, target, s) for s in self._member_seeds()]
+                          if self.method != "none" else [])
         self.n_features_in_ = 2
         self.fitted_ = True
         return self
@@ -114,21 +133,33 @@ class EmbeddingCosine(PairFeatures):
         With ``cache=True`` the result is kept on disk (see ``crossfit.cached_out_of_fold``)
         keyed by the data, these settings and the base model's hash.
         """
+        self._check_params()
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
         folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
+        members = [self._cross_fit_member(left, right, target, folds, s) for s in self._member_seeds()]
+        if len(members) == 1:
+            return members[0]
+        return CrossFit(oof=np.mean([m.oof for m in members], axis=0), folds=folds,
+                        seen_pairs=members[0].seen_pairs)
 
+    def _cross_fit_member(self, left: list[str], right: list[str], target: np.ndarray,
+                          folds: list[tuple[np.ndarray, np.ndarray]], seed: int) -> CrossFit:
         def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            encoder = self._tune([left[i] for i in train], [right[i] for i in train], target[train])
+            encoder = self._tune([left[i] for i in train], [right[i] for i in train], target[train], seed)
             return encoder.cosine([left[i] for i in test], [right[i] for i in test])
 
         if not self.cache:
             return out_of_fold(fit_predict, left, right, folds)
+        # only what changes the tuned cosines of one member belongs in the key, so an
+        # ensemble reuses the single-seed result and dropping a zero-shot feature costs nothing
         config = {
-            "format": "hybrid_sim.crossfit/1",
+            "format": "hybrid_sim.crossfit/2",
             "base_sha256": self._new_encoder().fingerprint,
             **{k: v for k, v in self.get_params().items()
-               if k not in ("show_progress", "cache", "extra_bases")},
+               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds")},
+            "seed": seed,
+            "fold_seed": self.seed,
             "learning_rate": self.learning_rate or DEFAULT_LR[self.method],
         }
         return cached_out_of_fold(config, fit_predict, left, right, target, folds)
@@ -146,38 +177,49 @@ class EmbeddingCosine(PairFeatures):
 
     # -- inference ---------------------------------------------------------------------
     def _features(self, left: list[str], right: list[str]) -> np.ndarray:
-        encoders = [self.base_, *self.extra_]
-        if self.encoder_ is not None:
-            encoders.insert(0, self.encoder_)
-        return np.column_stack([e.cosine(left, right) for e in encoders])
+        columns = []
+        if self.encoders_:
+            columns.append(np.mean([e.cosine(left, right) for e in self.encoders_], axis=0))
+        columns += [e.cosine(left, right) for e in self._zero_shot()]
+        return np.column_stack(columns)
+
+    def _zero_shot(self) -> list[Encoder]:
+        return [*([self.base_] if self.base_ is not None else []), *self.extra_]
 
     # -- persistence ---------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         check_is_fitted(self, "fitted_")
         return {
-            "base_sha256": self.base_.fingerprint,
+            "base_sha256": self._new_encoder().fingerprint,
             "extra_sha256": [e.fingerprint for e in self.extra_],
         }
 
+    def _member_folders(self, folder: Path) -> list[Path]:
+        # one seed keeps the adapter at the top of the folder, as models saved before n_seeds did
+        if self.n_seeds == 1:
+            return [folder]
+        return [folder / f"seed_{s}" for s in self._member_seeds()]
+
     def save_files(self, folder: Path) -> list[Path]:
-        """Write the fine-tuned adapter into ``folder``; return the files written."""
+        """Write the fine-tuned adapter(s) into ``folder``; return the files written."""
         check_is_fitted(self, "fitted_")
-        if self.encoder_ is None:
-            return []
-        return self.encoder_.save(folder)
+        return [f for encoder, sub in zip(self.encoders_, self._member_folders(folder))
+                for f in encoder.save(sub)]
 
     def load_files(self, folder: Path, state: dict[str, Any]) -> EmbeddingCosine:
         """Restore from ``save_files`` output and ``get_state``; base hashes must match."""
+        self._check_params()
         self._zero_shot_encoders()
         for encoder, expected in zip(
-            [self.base_, *self.extra_], [state["base_sha256"], *state["extra_sha256"]]
+            [self._new_encoder(), *self.extra_], [state["base_sha256"], *state["extra_sha256"]]
         ):
             if encoder.fingerprint != expected:
                 raise ValueError(
                     f"base model {encoder.base_model!r} at {encoder.base_path} is not the one "
                     f"this model was trained with (sha256 {expected[:12]}...)"
                 )
-        self.encoder_ = Encoder.load(folder, self.base_model) if self.method != "none" else None
+        self.encoders_ = ([Encoder.load(sub, self.base_model) for sub in self._member_folders(folder)]
+                          if self.method != "none" else [])
         self.n_features_in_ = 2
         self.fitted_ = True
         return self
