@@ -42,6 +42,27 @@ def test_golden_flags(row: dict[str, object]) -> None:
             assert flags[f"negation__{name}"] == row[name], (name, a, b)
 
 
+def test_batched_flags_follow_the_one_pair_definitions() -> None:
+    """The sparse batch code must give what antonyms_between / role_reversal /
+    voice_mismatch say for each pair, on every cross pairing of the golden sentences."""
+    from hybrid_sim.features._nlp import analyse
+    from hybrid_sim.features.negation import antonyms_between, role_reversal, voice_mismatch
+
+    texts = sorted({normalise_text(str(r[k])) for r in _golden_rows() for k in ("text_a", "text_b")})
+    left = [a for a in texts for _ in texts]
+    right = [b for _ in texts for b in texts]
+    f = NegationFeatures().fit(FIT_PAIRS)
+    got = pd.DataFrame(f.transform(np.column_stack([left, right]).astype(object)),
+                       columns=f.get_feature_names_out())
+    parsed = analyse(texts)
+    for i, (a, b) in enumerate(zip(left, right)):
+        pa, pb = parsed[a], parsed[b]
+        assert got["negation__antonym_count"][i] == len(antonyms_between(pa, pb)), (a, b)
+        assert got["negation__role_reversal"][i] == role_reversal(pa, pb), (a, b)
+        assert got["negation__voice_mismatch"][i] == voice_mismatch(pa, pb), (a, b)
+    assert got["negation__role_reversal"].any() and got["negation__voice_mismatch"].any()
+
+
 def test_antonym_lexicons_are_loaded() -> None:
     from hybrid_sim.features.negation import antonym_pairs
 

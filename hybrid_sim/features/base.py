@@ -7,9 +7,11 @@ construction, so that score(a, b) == score(b, a) holds exactly downstream.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -71,3 +73,45 @@ class PairFeatures(TransformerMixin, BaseEstimator):
 def sym_min_max_diff(a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     """min, max and |a - b|: the symmetric summary of a per-sentence quantity."""
     return [np.minimum(a, b), np.maximum(a, b), np.abs(a - b)]
+
+
+def pair_index(left: list[str], right: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The distinct texts of a batch, and per pair the row of each side among them.
+
+    Per-sentence work then runs once per distinct text, and pairwise work becomes array
+    indexing instead of a Python loop over pairs.
+
+    >>> pair_index(["a", "b"], ["b", "c"])
+    (['a', 'b', 'c'], array([0, 1]), array([1, 2]))
+    """
+    distinct = list(dict.fromkeys(left + right))
+    index = {t: i for i, t in enumerate(distinct)}
+    li = np.fromiter((index[t] for t in left), dtype=np.int64, count=len(left))
+    ri = np.fromiter((index[t] for t in right), dtype=np.int64, count=len(right))
+    return distinct, li, ri
+
+
+def indicator_matrix(
+    sets: Sequence[Iterable[Hashable]], vocabulary: dict[Hashable, int] | None = None
+) -> sparse.csr_matrix:
+    """0/1 CSR matrix, a row per set, a column per element of ``vocabulary``.
+
+    Without a vocabulary one is grown from the sets (and extended in place when given
+    as an empty dict), so two matrices built with the same dict share columns.
+
+    >>> indicator_matrix([{"x"}, {"x", "y"}, set()]).toarray().tolist()
+    [[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    """
+    vocab: dict[Hashable, int] = {} if vocabulary is None else vocabulary
+    indices: list[int] = []
+    indptr = [0]
+    for items in sets:
+        indices.extend(vocab.setdefault(item, len(vocab)) for item in items)
+        indptr.append(len(indices))
+    data = np.ones(len(indices))
+    return sparse.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, max(len(vocab), 1)))
+
+
+def rowwise_dot(a: sparse.csr_matrix, b: sparse.csr_matrix) -> np.ndarray:
+    """Dot product of row i of ``a`` with row i of ``b``, for every i."""
+    return np.asarray(a.multiply(b).sum(axis=1)).ravel()

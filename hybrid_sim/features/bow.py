@@ -8,14 +8,26 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from hybrid_sim.features._nlp import analyse
-from hybrid_sim.features.base import PairFeatures, sym_min_max_diff
+from hybrid_sim.features.base import (
+    PairFeatures,
+    indicator_matrix,
+    pair_index,
+    rowwise_dot,
+    sym_min_max_diff,
+)
 
 
-def _set_overlaps(a: frozenset[str], b: frozenset[str]) -> tuple[float, float, float]:
-    if not a or not b:
-        return 0.0, 0.0, 0.0
-    inter = len(a & b)
-    return inter / len(a | b), 2 * inter / (len(a) + len(b)), inter / min(len(a), len(b))
+def set_overlaps(inter: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> list[np.ndarray]:
+    """Jaccard, Dice and overlap coefficient from intersection and set sizes (0 if a set is empty).
+
+    >>> [float(x[0]) for x in set_overlaps(np.array([1.0]), np.array([2.0]), np.array([3.0]))]
+    [0.25, 0.4, 0.5]
+    """
+    union = size_a + size_b - inter
+    smaller = np.minimum(size_a, size_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = [inter / union, 2 * inter / (size_a + size_b), inter / smaller]
+    return [np.where(smaller > 0, r, 0.0) for r in ratios]
 
 
 class BagOfWordsFeatures(PairFeatures):
@@ -52,21 +64,17 @@ class BagOfWordsFeatures(PairFeatures):
         self.tfidf_ = self._vectorizer().fit(self._lemma_docs(distinct))
 
     def _features(self, left: list[str], right: list[str]) -> np.ndarray:
-        distinct = list(dict.fromkeys(left + right))
-        index = {t: i for i, t in enumerate(distinct)}
+        distinct, li, ri = pair_index(left, right)
         parsed = analyse(distinct)
         vectors = self.tfidf_.transform(self._lemma_docs(distinct))
-        li = np.fromiter((index[t] for t in left), dtype=np.int64, count=len(left))
-        ri = np.fromiter((index[t] for t in right), dtype=np.int64, count=len(right))
         # rows are L2-normalised, so the row-wise dot product is the cosine
-        cosine = np.asarray(vectors[li].multiply(vectors[ri]).sum(axis=1)).ravel()
-        overlaps = np.array(
-            [_set_overlaps(parsed[a].content_lemmas, parsed[b].content_lemmas)
-             for a, b in zip(left, right)]
-        )
+        cosine = rowwise_dot(vectors[li], vectors[ri])
+        lemmas = indicator_matrix([parsed[t].content_lemmas for t in distinct])
+        sizes = np.asarray(lemmas.sum(axis=1)).ravel()
+        overlaps = set_overlaps(rowwise_dot(lemmas[li], lemmas[ri]), sizes[li], sizes[ri])
         lengths = np.array([len(parsed[t].tokens) for t in distinct], dtype=float)
         return np.column_stack(
-            [overlaps, np.clip(cosine, 0.0, 1.0), *sym_min_max_diff(lengths[li], lengths[ri])]
+            [*overlaps, np.clip(cosine, 0.0, 1.0), *sym_min_max_diff(lengths[li], lengths[ri])]
         )
 
     def get_state(self) -> dict[str, Any]:
