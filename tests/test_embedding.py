@@ -170,3 +170,42 @@ def test_a_seed_ensemble_round_trips_through_its_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed_0", "seed_1"]
     loaded = EmbeddingCosine(n_seeds=2).load_files(tmp_path, emb.get_state())
     np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))
+
+
+def test_the_onnx_backend_matches_pytorch_is_cached_and_survives_a_damaged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybrid_sim.models import onnx_backend
+
+    tuned = Encoder(method="lora", backend="torch").fine_tune(
+        LEFT, RIGHT, np.asarray(RATINGS) / 100, epochs=1, learning_rate=1e-3, show_progress=False)
+    texts = [*LEFT, *RIGHT]
+    expected = tuned.encode(texts)
+    tuned.save(tmp_path / "adapter")
+
+    monkeypatch.setenv("HYBRID_SIM_BACKEND", "onnx")
+    exported = Encoder.load(tmp_path / "adapter")
+    np.testing.assert_allclose(exported.encode(texts), expected, atol=1e-5)
+    files = list(onnx_backend.onnx_dir().glob("*.onnx"))
+    assert len(files) == 1 and exported._onnx is not None
+
+    monkeypatch.setenv("HYBRID_SIM_BACKEND", "auto")
+    again = Encoder.load(tmp_path / "adapter")
+    again.encode(["one new text"])  # few texts, but the export is cached: it is used
+    assert again._onnx is not None
+    untuned = Encoder()
+    untuned.encode(["one new text"])  # another model's export must never be reused
+    assert untuned._onnx is None
+
+    files[0].write_bytes(b"not an onnx graph")
+    monkeypatch.setenv("HYBRID_SIM_BACKEND", "onnx")
+    damaged = Encoder.load(tmp_path / "adapter")
+    with pytest.warns(RuntimeWarning, match="staying on PyTorch"):
+        vectors = damaged.encode(texts)
+    np.testing.assert_array_equal(vectors, expected)
+    assert not files[0].exists()
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        Encoder(backend="tensorrt")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -26,6 +27,10 @@ ADAPTER_WEIGHTS = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter.json"
 METHODS = ("lora", "top_layers", "full", "none")
 LOSSES = ("cosine", "cosent", "angle")
+BACKENDS = ("auto", "torch", "onnx")
+# "auto" exports to ONNX (a one-off of about 20 s, cached on disk) only for a job with at
+# least this many new texts, or when an export of this model is already cached
+ONNX_MIN_TEXTS = 5_000
 # where `scripts/install_mpnet.py` unpacks the optional larger base model
 MODEL_HOME = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
 
@@ -114,9 +119,15 @@ class Encoder:
         batch_size: int = 64,
         cache_size: int = 200_000,
         lora_dropout: float = 0.0,
+        backend: str | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        backend = backend or os.environ.get("HYBRID_SIM_BACKEND", "auto")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend (or $HYBRID_SIM_BACKEND) must be one of {BACKENDS}, got {backend!r}")
+        # inference engine: PyTorch, or ONNX Runtime on an export of the same weights
+        self.backend = backend
         self.base_model = base_model
         self.method = method
         self.lora_r = lora_r
@@ -131,6 +142,9 @@ class Encoder:
         self._merged = False
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._fingerprint: str | None = None
+        self._onnx: Any = None
+        self._onnx_failed = False
+        self._onnx_key_memo: str | None = None
 
     # -- model construction -------------------------------------------------------
     @property
@@ -204,10 +218,14 @@ class Encoder:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
             self._merge_lora(True)
-            vectors = self.model.encode(
-                missing, batch_size=self.batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=show_progress,
-            ).astype(np.float32)
+            onnx = self._onnx_runner(len(missing))
+            if onnx is not None:
+                vectors = onnx.encode(missing, batch_size=self.batch_size)
+            else:
+                vectors = self.model.encode(
+                    missing, batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=show_progress,
+                ).astype(np.float32)
             for text, vector in zip(missing, vectors):
                 self._cache[text] = vector
             while len(self._cache) > self.cache_size:
@@ -220,6 +238,40 @@ class Encoder:
                 vector = self.encode([text])[0]
             out[i] = vector
         return out
+
+    def _onnx_key(self) -> str:
+        from hybrid_sim.models import onnx_backend
+
+        if self._onnx_key_memo is None:
+            state = dict(self.model.named_parameters())
+            delta = {n: state[n] for n in self.trainable_names()} if self.method != "none" else {}
+            self._onnx_key_memo = onnx_backend.export_key(
+                self.fingerprint, delta, int(self.model.max_seq_length))
+        return self._onnx_key_memo
+
+    def _onnx_runner(self, n_new: int) -> Any:
+        """The ONNX Runtime encoder to use for ``n_new`` texts, or None for PyTorch."""
+        from hybrid_sim.models import onnx_backend
+
+        if self._onnx is not None or self.backend == "torch" or self._onnx_failed:
+            return self._onnx
+        if not onnx_backend.available():
+            if self.backend == "onnx":
+                raise RuntimeError("backend='onnx' needs onnxruntime: pip install onnxruntime onnxscript")
+            return None
+        key = self._onnx_key()
+        cached = (onnx_backend.onnx_dir() / f"{key}.onnx").is_file()
+        if self.backend == "auto" and not cached and n_new < ONNX_MIN_TEXTS:
+            return None
+        reference = self.model.encode(list(onnx_backend.PROBES), normalize_embeddings=True,
+                                      convert_to_numpy=True)
+        try:
+            self._onnx = onnx_backend.load_or_export(self.model, key, reference)
+        except Exception as exc:  # any exporter or runtime failure: PyTorch still works
+            self._onnx_failed = True
+            warnings.warn(f"ONNX Runtime not used for {self.base_model!r}, staying on PyTorch: {exc}",
+                          RuntimeWarning, stacklevel=3)
+        return self._onnx
 
     @property
     def dimension(self) -> int:
@@ -269,6 +321,8 @@ class Encoder:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         _seed_everything(seed)
         self._merge_lora(False)
+        # an export of the old weights is stale
+        self._onnx, self._onnx_failed, self._onnx_key_memo = None, False, None
         model = self.model
         trainable = set(self.trainable_names())
         for name, param in model.named_parameters():
