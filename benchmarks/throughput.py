@@ -3,8 +3,10 @@
 Scores N pairs over M distinct synthetic questionnaire items, in one run, each contender
 in its own subprocess (so peak memory is its own): bare = encode each distinct item once
 with sentence-transformers and take dot products; hybrid = the shipped default model's
-``predict`` (features + stacker), from cold caches. Reports pairs/s, the time ratio, the
-share of time per stage and peak RSS.
+``predict`` (features + stacker), from cold caches, once with its encoder on PyTorch and
+once on ONNX Runtime (the export is made during the untimed warm-up, as it is once per
+machine and model in real use). Reports pairs/s, the time ratio against bare, the share
+of time per stage and peak RSS.
 
     python benchmarks/throughput.py --sizes 100000:2000 1000000:10000
 """
@@ -55,6 +57,9 @@ def make_pairs(n: int, m: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return [items[i] for i in a], [items[i] for i in b]
 
 
+HYBRIDS = ("hybrid_torch", "hybrid_onnx")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -77,7 +82,10 @@ def run_bare(left: list[str], right: list[str]) -> dict:
     return {"seconds": seconds, "stages": {"embed+dot": seconds}}
 
 
-def run_hybrid(left: list[str], right: list[str], chunk: int) -> dict:
+def run_hybrid(left: list[str], right: list[str], chunk: int, backend: str) -> dict:
+    import os
+
+    os.environ["HYBRID_SIM_BACKEND"] = backend
     import hybrid_sim
     from hybrid_sim.features._nlp import analyse
 
@@ -104,7 +112,10 @@ def run_hybrid(left: list[str], right: list[str], chunk: int) -> dict:
 
 def child(kind: str, n: int, m: int, chunk: int) -> None:
     left, right = make_pairs(n, m)
-    result = run_bare(left, right) if kind == "bare" else run_hybrid(left, right, chunk)
+    if kind == "bare":
+        result = run_bare(left, right)
+    else:
+        result = run_hybrid(left, right, chunk, backend=kind.removeprefix("hybrid_"))
     print(json.dumps({**result, "peak_mb": peak_mb()}))
 
 
@@ -123,25 +134,28 @@ def main() -> None:
     for size in args.sizes:
         n, m = (int(x) for x in size.split(":"))
         result = {}
-        for kind in ("bare", "hybrid"):
+        for kind in ("bare", *HYBRIDS):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", kind, str(n), str(m), "--chunk",
                  str(args.chunk)], capture_output=True, text=True, check=True,
             )
             result[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-        bare, hybrid = result["bare"], result["hybrid"]
-        row = {"pairs": n, "items": m,
-               "bare_pairs_per_s": n / bare["seconds"], "hybrid_pairs_per_s": n / hybrid["seconds"],
-               "time_ratio": hybrid["seconds"] / bare["seconds"],
-               "bare_peak_mb": bare["peak_mb"], "hybrid_peak_mb": hybrid["peak_mb"],
-               "hybrid_stage_share": {k: v / hybrid["seconds"] for k, v in hybrid["stages"].items()}}
-        rows.append(row)
-        print(json.dumps(row))
-    lines = ["| pairs | distinct items | bare ST pairs/s | hybrid pairs/s | time ratio | "
-             "stage shares (hybrid) | peak MB bare / hybrid |", "|---|---|---|---|---|---|---|"]
+        bare = result["bare"]
+        for kind in HYBRIDS:
+            hybrid = result[kind]
+            row = {"pairs": n, "items": m, "hybrid": kind,
+                   "bare_pairs_per_s": n / bare["seconds"], "hybrid_pairs_per_s": n / hybrid["seconds"],
+                   "time_ratio": hybrid["seconds"] / bare["seconds"],
+                   "bare_peak_mb": bare["peak_mb"], "hybrid_peak_mb": hybrid["peak_mb"],
+                   "hybrid_stage_share": {k: v / hybrid["seconds"] for k, v in hybrid["stages"].items()}}
+            rows.append(row)
+            print(json.dumps(row))
+    lines = ["| pairs | distinct items | encoder | bare ST pairs/s | hybrid pairs/s | time ratio | "
+             "stage shares (hybrid) | peak MB bare / hybrid |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in r["hybrid_stage_share"].items())
-        lines.append(f"| {r['pairs']:,} | {r['items']:,} | {r['bare_pairs_per_s']:,.0f} | "
+        lines.append(f"| {r['pairs']:,} | {r['items']:,} | {r['hybrid'].removeprefix('hybrid_')} | "
+                     f"{r['bare_pairs_per_s']:,.0f} | "
                      f"{r['hybrid_pairs_per_s']:,.0f} | {r['time_ratio']:.2f}x | {shares} | "
                      f"{r['bare_peak_mb']:.0f} / {r['hybrid_peak_mb']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
