@@ -127,12 +127,16 @@ def train(
     extra_bases: Sequence[str] = (),
     base_cosine: bool = True,
     n_seeds: int = 1,
+    select_groups: bool = True,
     cv: int = 5,
     seed: int = 0,
     show_progress: bool = True,
     sep: str | None = None,
 ) -> HybridScorer:
     """Train a scorer on rated pairs; save it to ``output`` when given.
+
+    The stacker keeps the feature groups that lower its grouped-CV MAE
+    (``select_groups``; see :class:`HybridScorer`).
 
     >>> import pandas as pd
     >>> pairs = pd.DataFrame({"sentence_1": ["I feel sad", "I sleep well"] * 3,
@@ -153,7 +157,8 @@ def train(
             "base_cosine": base_cosine, "n_seeds": n_seeds, "cv": cv, "seed": seed,
             "show_progress": show_progress,
         }
-    scorer = HybridScorer(features=make_features(chosen, **params), cv=cv, seed=seed)
+    scorer = HybridScorer(features=make_features(chosen, **params), cv=cv, seed=seed,
+                          select_groups=select_groups)
     scorer.fit(pairs, y)
     if output is not None:
         scorer.save(output, **info)

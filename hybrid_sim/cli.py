@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-seeds", type=int, default=1,
                    help="average the tuned cosine over this many fine-tuning seeds")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
+    p.add_argument("--all-groups", action="store_true",
+                   help="stack every group, not only those that lower grouped-CV MAE")
     p.add_argument("--cv", type=int, default=5, help="folds for cross-fitting")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -114,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
             groups=args.groups, base_model=args.base_model, method=args.method,
             epochs=args.epochs, learning_rate=args.learning_rate,
             extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
-            n_seeds=args.n_seeds, cv=args.cv, seed=args.seed,
+            n_seeds=args.n_seeds, select_groups=not args.all_groups, cv=args.cv, seed=args.seed,
             show_progress=not args.quiet, sep=args.sep,
         )
         print(f"model written to {args.output}")

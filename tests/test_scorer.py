@@ -129,6 +129,7 @@ def test_contrast_cap_limits_flagged_pairs_only(tiny_model) -> None:
     uncapped = clone(scorer).set_params(contrast_cap=None)
     uncapped.features_, uncapped.booster_ = scorer.features_, scorer.booster_
     uncapped.feature_names_ = scorer.feature_names_
+    uncapped.stacker_features_ = scorer.stacker_features_
     with_cap, without = scorer.predict(PAIRS), uncapped.predict(PAIRS)
     assert with_cap[0] <= 20 and with_cap[1] <= 20  # role reversal; antonyms
     assert with_cap[2] == without[2]  # a paraphrase carries no contrast flag
@@ -203,3 +204,23 @@ def test_shipped_model_files_fit_the_size_budget() -> None:
 
     size = sum(p.stat().st_size for p in default_model_path().rglob("*") if p.is_file())
     assert size <= 20 * 1024 * 1024
+
+
+def test_group_selection_keeps_what_the_stacker_uses_and_round_trips(tmp_path: Path) -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    X = np.column_stack([a, b]).astype(object)
+    scorer = HybridScorer(features=make_features(["bow", "fuzzy", "negation"]), cv=2,
+                          select_groups=True, **SMALL).fit(X, y)
+    used = {n.split("__")[0] for n in scorer.stacker_features_}
+    computed = {name for name, _ in scorer.features_.transformer_list}
+    assert used and used <= set(scorer.selection_[-1]["groups"])  # the last step tried
+    assert computed == used | {"negation"}  # the contrast cap reads the negation flags
+    assert set(scorer.stacker_features_) <= set(scorer.feature_names_)
+    assert scorer.cv_metrics_["nested_group_selection"] is True
+    assert set(scorer.feature_importance().feature) == set(scorer.stacker_features_)
+    scorer.save(tmp_path / "selected")
+    loaded = hybrid_sim.load(tmp_path / "selected")
+    np.testing.assert_array_equal(loaded.predict(PAIRS), scorer.predict(PAIRS))
+    assert loaded.stacker_features_ == scorer.stacker_features_
+    card = (tmp_path / "selected" / "README.md").read_text()
+    assert "Groups the stacker uses" in card

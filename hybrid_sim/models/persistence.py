@@ -79,9 +79,12 @@ def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": library_versions(),
             "feature_names": scorer.feature_names_,
+            "stacker_features": scorer.stacker_features_,
+            "group_selection": getattr(scorer, "selection_", []),
             "groups": groups,
             "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed,
-                              "contrast_cap": scorer.contrast_cap},
+                              "contrast_cap": scorer.contrast_cap,
+                              "select_groups": scorer.select_groups},
             "cv_metrics": getattr(scorer, "cv_metrics_", {}),
             "training": info,
         }
@@ -167,10 +170,14 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
     )
     scorer.features_ = scorer.features
     scorer.feature_names_ = list(manifest["feature_names"])
-    if booster.num_feature() != len(scorer.feature_names_):
+    # models saved before group selection fed every feature to the stacker
+    scorer.stacker_features_ = list(manifest.get("stacker_features", scorer.feature_names_))
+    scorer.selection_ = manifest.get("group_selection", [])
+    if booster.num_feature() != len(scorer.stacker_features_) or not set(
+            scorer.stacker_features_) <= set(scorer.feature_names_):
         raise ModelFolderError(
             f"{folder / STACKER} expects {booster.num_feature()} features, the manifest "
-            f"lists {len(scorer.feature_names_)}"
+            f"lists {len(scorer.stacker_features_)} for the stacker"
         )
     scorer.booster_ = booster
     scorer.n_features_in_ = 2
@@ -193,6 +200,12 @@ def model_card(manifest: dict[str, Any]) -> str:
         f"- Created: {manifest['created']} with hybrid_sim {manifest['versions'].get('hybrid-sim')}",
         f"- Feature groups: {groups}",
     ]
+    stacker = manifest.get("stacker_features")
+    if stacker is not None:
+        used = ", ".join(dict.fromkeys(n.split("__")[0] for n in stacker))
+        lines.append(f"- Groups the stacker uses: {used}")
+        for step in manifest.get("group_selection", []):
+            lines.append(f"  - grouped-CV MAE with {' + '.join(step['groups'])}: {step['mae']:.2f}")
     if embedding:
         lines.append(
             f"- Embedding: base `{embedding['base_model']}`, fine-tuned with `{embedding['method']}`"
@@ -206,7 +219,8 @@ def model_card(manifest: dict[str, Any]) -> str:
     if cv:
         lines.append(
             f"- Grouped {cv.get('grouped_cv_folds')}-fold CV (by unordered pair, out-of-fold "
-            f"cosines): MAE {cv['mae']:.2f}, RMSE {cv['rmse']:.2f}, Pearson {cv['pearson']:.3f}, "
+            f"cosines{', group selection nested' if cv.get('nested_group_selection') else ''}): "
+            f"MAE {cv['mae']:.2f}, RMSE {cv['rmse']:.2f}, Pearson {cv['pearson']:.3f}, "
             f"Spearman {cv['spearman']:.3f}"
         )
     lines += [

@@ -13,10 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 from hybrid_sim.features import make_features
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import (
+    CONTRAST_FLAGS,
     apply_contrast_cap,
-    cv_predict,
+    feature_groups,
+    group_columns,
     make_regressor,
     regression_metrics,
+    select_groups,
 )
 from hybrid_sim.pairs import Pairs, check_target
 
@@ -30,6 +33,12 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     (``None`` means every group), so ``set_params(features__fuzzy="drop")`` works.
     ``contrast_cap`` caps the score of pairs flagged as role reversals or antonyms
     ("child bullies others" / "child is often bullied"); ``None`` turns the cap off.
+
+    With ``select_groups=True`` the stacker keeps only the feature groups that lower its
+    grouped-CV MAE (greedy forward selection, ``selection_`` records each step); groups
+    it does not use are not computed at prediction time, except the negation group when
+    the contrast cap reads its flags. ``cv_metrics_`` then comes from nested CV (the
+    selection rerun inside each fold), so it does not flatter the selection.
 
     >>> from hybrid_sim.features import make_features
     >>> scorer = HybridScorer(features=make_features(["bow", "fuzzy"]))
@@ -46,12 +55,14 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         cv: int = 5,
         seed: int = 0,
         contrast_cap: float | None = 20.0,
+        select_groups: bool = False,
     ) -> None:
         self.features = features
         self.params = params
         self.cv = cv
         self.seed = seed
         self.contrast_cap = contrast_cap
+        self.select_groups = select_groups
 
     @staticmethod
     def _frame(X: Any) -> Pairs:
@@ -62,24 +73,62 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         target = check_target(y, len(frame))
         union = clone(self.features) if self.features is not None else make_features()
         matrix = union.fit_transform(frame, target)
-        self.features_ = union
-        self.feature_names_ = [str(n) for n in union.get_feature_names_out()]
-        regressor = make_regressor(self.params, self.feature_names_, seed=self.seed)
-        regressor.fit(matrix, target)
+        names = [str(n) for n in union.get_feature_names_out()]
+        folds = self._folds(frame)
+        chosen = feature_groups(names)
+        self.selection_: list[dict[str, Any]] = []
+        if self.select_groups and folds is not None:
+            chosen, self.selection_ = select_groups(matrix, target, folds, names, self.params)
+        self.stacker_features_ = [names[i] for i in group_columns(names, chosen)]
+        # the cap reads the negation flags even when the stacker does not use them
+        needed = set(chosen) | {f.split("__")[0] for f in CONTRAST_FLAGS
+                                if self.contrast_cap is not None and f in names}
+        kept = [i for i, n in enumerate(names) if n.split("__")[0] in needed]
+        self.features_ = FeatureUnion(
+            [(g, t) for g, t in union.transformer_list if g in needed],
+            verbose_feature_names_out=False,
+        )
+        self.feature_names_ = [names[i] for i in kept]
+        regressor = make_regressor(self.params, self.stacker_features_, seed=self.seed)
+        regressor.fit(self._stacker_input(matrix[:, kept]), target)
         self.booster_ = regressor.booster_
         self.n_features_in_ = 2
-        self.cv_metrics_ = self._cv_metrics(frame, matrix, target)
+        self.cv_metrics_ = self._cv_metrics(frame, matrix, names, target, folds)
         return self
 
-    def _cv_metrics(self, frame: Pairs, matrix: np.ndarray, y: np.ndarray) -> dict:
-        """Grouped CV of the stacker on the training features (tuned cosines out-of-fold)."""
+    def _folds(self, frame: Pairs) -> list[tuple[np.ndarray, np.ndarray]] | None:
         try:
-            folds = grouped_folds(frame.left, frame.right, n_splits=self.cv, seed=self.seed)
-        except ValueError:
+            return grouped_folds(frame.left, frame.right, n_splits=self.cv, seed=self.seed)
+        except ValueError:  # fewer distinct pairs than folds
+            return None
+
+    def _stacker_input(self, matrix: np.ndarray) -> np.ndarray:
+        return matrix[:, [self.feature_names_.index(n) for n in self.stacker_features_]]
+
+    def _cv_metrics(self, frame: Pairs, matrix: np.ndarray, names: list[str], y: np.ndarray,
+                    folds: list[tuple[np.ndarray, np.ndarray]] | None) -> dict:
+        """Grouped CV of the stacker (and of the group selection, when on) on the training
+        features; the tuned cosines in ``matrix`` are out-of-fold."""
+        if folds is None:
             return {}
-        pred = cv_predict(matrix, y, folds, self.feature_names_, self.params,
-                          contrast_cap=self.contrast_cap)
-        return {"grouped_cv_folds": self.cv, **regression_metrics(y, pred)}
+        pred = np.empty(len(y))
+        for train, test in folds:
+            groups = feature_groups(names)
+            if self.select_groups:
+                try:
+                    inner_folds = grouped_folds([frame.left[i] for i in train],
+                                                [frame.right[i] for i in train],
+                                                n_splits=self.cv, seed=self.seed)
+                    groups = select_groups(matrix[train], y[train], inner_folds, names, self.params)[0]
+                except ValueError:
+                    pass
+            cols = group_columns(names, groups)
+            model = make_regressor(self.params, [names[i] for i in cols], seed=self.seed)
+            model.fit(matrix[train][:, cols], y[train])
+            pred[test] = np.clip(model.predict(matrix[test][:, cols]), 0, 100)
+        pred = apply_contrast_cap(pred, matrix, names, self.contrast_cap)[0]
+        return {"grouped_cv_folds": self.cv, "nested_group_selection": self.select_groups,
+                **regression_metrics(y, pred)}
 
     def transform_features(self, X: Any) -> np.ndarray:
         """The feature matrix the stacker sees, one row per pair."""
@@ -88,7 +137,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         matrix = self.transform_features(X)
-        raw = np.clip(self.booster_.predict(matrix), 0.0, 100.0)
+        raw = np.clip(self.booster_.predict(self._stacker_input(matrix)), 0.0, 100.0)
         return apply_contrast_cap(raw, matrix, self.feature_names_, self.contrast_cap)[0]
 
     def explain(self, X: Any) -> pd.DataFrame:
@@ -99,10 +148,10 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         Contributions add up to the score before it is clipped to [0, 100] and capped.
         """
         matrix = self.transform_features(X)
-        contrib = self.booster_.predict(matrix, pred_contrib=True)
-        out = pd.DataFrame(contrib[:, :-1], columns=self.feature_names_)
-        for group in dict.fromkeys(n.split("__")[0] for n in self.feature_names_):
-            members = [n for n in self.feature_names_ if n.startswith(group + "__")]
+        contrib = self.booster_.predict(self._stacker_input(matrix), pred_contrib=True)
+        out = pd.DataFrame(contrib[:, :-1], columns=self.stacker_features_)
+        for group in feature_groups(self.stacker_features_):
+            members = [n for n in self.stacker_features_ if n.startswith(group + "__")]
             out[f"group:{group}"] = out[members].sum(axis=1)
         out["bias"] = contrib[:, -1]
         score, capped = apply_contrast_cap(
@@ -117,7 +166,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         """Total gain and split count per feature."""
         check_is_fitted(self, "booster_")
         return pd.DataFrame({
-            "feature": self.feature_names_,
+            "feature": self.stacker_features_,
             "gain": self.booster_.feature_importance("gain"),
             "splits": self.booster_.feature_importance("split"),
         }).sort_values("gain", ascending=False, ignore_index=True)

@@ -111,6 +111,60 @@ def cv_predict(
     return apply_contrast_cap(pred, features, feature_names, contrast_cap)[0]
 
 
+def feature_groups(feature_names: Sequence[str]) -> list[str]:
+    """The groups of prefixed feature names, in order ("bow__jaccard" -> "bow")."""
+    return list(dict.fromkeys(str(n).split("__")[0] for n in feature_names))
+
+
+def group_columns(feature_names: Sequence[str], groups: Sequence[str]) -> list[int]:
+    """Indices of the features that belong to ``groups``."""
+    return [i for i, n in enumerate(feature_names) if str(n).split("__")[0] in groups]
+
+
+def select_groups(
+    features: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    feature_names: Sequence[str],
+    params: dict[str, Any] | None = None,
+    tolerance: float = 0.01,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Greedy forward selection of feature groups by the stacker's grouped-CV MAE.
+
+    Starts from the best single group and adds the group that lowers MAE most, while it
+    lowers it by more than ``tolerance``. Returns the chosen groups and every step tried.
+
+    >>> rng = np.random.default_rng(0)
+    >>> signal, noise = rng.uniform(0, 1, 300), rng.uniform(0, 1, (300, 3))
+    >>> X = np.column_stack([signal, noise])
+    >>> y = 100 * signal
+    >>> folds = [(np.arange(300)[np.arange(300) % 3 != k], np.arange(300)[np.arange(300) % 3 == k])
+    ...          for k in range(3)]
+    >>> select_groups(X, y, folds, ["good__x", "bad__a", "bad__b", "bad__c"])[0]
+    ['good']
+    """
+    names = list(feature_names)
+
+    def mae(groups: list[str]) -> float:
+        cols = group_columns(names, groups)
+        pred = cv_predict(features[:, cols], y, folds, [names[i] for i in cols], params)
+        return float(np.mean(np.abs(y - pred)))
+
+    chosen: list[str] = []
+    best = np.inf
+    trail: list[dict[str, Any]] = []
+    remaining = feature_groups(names)
+    while remaining:
+        score, group = min((mae([*chosen, g]), g) for g in remaining)
+        trail.append({"groups": [*chosen, group], "mae": score})
+        if chosen and score >= best - tolerance:
+            break
+        chosen.append(group)
+        remaining.remove(group)
+        best = score
+    return chosen, trail
+
+
 def median_baseline(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Predict each held-out fold with the median of its training folds."""
     pred = np.empty(len(y))
