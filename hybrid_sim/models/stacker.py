@@ -127,12 +127,14 @@ def select_groups(
     folds: list[tuple[np.ndarray, np.ndarray]],
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
-    tolerance: float = 0.01,
+    tolerance: float = 0.05,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Greedy forward selection of feature groups by the stacker's grouped-CV MAE.
 
     Starts from the best single group and adds the group that lowers MAE most, while it
     lowers it by more than ``tolerance``. Returns the chosen groups and every step tried.
+    On the DOXA data a tolerance of 0.01 let fold noise pick different groups in
+    different folds (nested-CV MAE 20.98); 0.05 and above kept the stable choice (20.88).
 
     >>> rng = np.random.default_rng(0)
     >>> signal, noise = rng.uniform(0, 1, 300), rng.uniform(0, 1, (300, 3))
