@@ -15,6 +15,8 @@ from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import (
     CONTRAST_FLAGS,
     apply_contrast_cap,
+    cv_predict,
+    cv_predict_selected,
     feature_groups,
     group_columns,
     make_regressor,
@@ -111,22 +113,15 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         features; the tuned cosines in ``matrix`` are out-of-fold."""
         if folds is None:
             return {}
-        pred = np.empty(len(y))
-        for train, test in folds:
-            groups = feature_groups(names)
-            if self.select_groups:
-                try:
-                    inner_folds = grouped_folds([frame.left[i] for i in train],
-                                                [frame.right[i] for i in train],
-                                                n_splits=self.cv, seed=self.seed)
-                    groups = select_groups(matrix[train], y[train], inner_folds, names, self.params)[0]
-                except ValueError:
-                    pass
-            cols = group_columns(names, groups)
-            model = make_regressor(self.params, [names[i] for i in cols], seed=self.seed)
-            model.fit(matrix[train][:, cols], y[train])
-            pred[test] = np.clip(model.predict(matrix[test][:, cols]), 0, 100)
-        pred = apply_contrast_cap(pred, matrix, names, self.contrast_cap)[0]
+        if self.select_groups:
+            def inner(train: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+                return grouped_folds([frame.left[i] for i in train], [frame.right[i] for i in train],
+                                     n_splits=self.cv, seed=self.seed)
+
+            pred = cv_predict_selected(matrix, y, folds, names, inner, self.params,
+                                       self.contrast_cap, self.seed)[0]
+        else:
+            pred = cv_predict(matrix, y, folds, names, self.params, contrast_cap=self.contrast_cap)
         return {"grouped_cv_folds": self.cv, "nested_group_selection": self.select_groups,
                 **regression_metrics(y, pred)}
 

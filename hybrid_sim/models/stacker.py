@@ -167,6 +167,37 @@ def select_groups(
     return chosen, trail
 
 
+def cv_predict_selected(
+    features: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    feature_names: Sequence[str],
+    inner_folds: Any,
+    params: dict[str, Any] | None = None,
+    contrast_cap: float | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Out-of-fold predictions of "select groups, then stack" (nested: the selection
+    is rerun on each training part, with ``inner_folds(train_idx)`` as its folds).
+
+    Returns the predictions and the groups chosen in each fold.
+    """
+    names = list(feature_names)
+    pred = np.empty(len(y))
+    chosen = []
+    for train, test in folds:
+        try:
+            groups = select_groups(features[train], y[train], inner_folds(train), names, params)[0]
+        except ValueError:  # too few distinct pairs to split the training part
+            groups = feature_groups(names)
+        chosen.append(groups)
+        cols = group_columns(names, groups)
+        model = make_regressor(params, [names[i] for i in cols], seed=seed)
+        model.fit(features[train][:, cols], y[train])
+        pred[test] = np.clip(model.predict(features[test][:, cols]), 0, 100)
+    return apply_contrast_cap(pred, features, names, contrast_cap)[0], chosen
+
+
 def median_baseline(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Predict each held-out fold with the median of its training folds."""
     pred = np.empty(len(y))
