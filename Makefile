@@ -11,7 +11,7 @@ setup:
 	# the CPU build of torch lies on local disk; installing it first keeps pip from
 	# resolving a multi-GB CUDA build for sentence-transformers
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev,dask]"
+	$(PY) -m pip install -e ".[dev,dask,onnx]"
 
 test:
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

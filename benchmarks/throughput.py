@@ -105,7 +105,7 @@ def run_hybrid(left: list[str], right: list[str], chunk: int, backend: str) -> d
             key = {"embedding": "embed"}.get(name, name)
             stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
         t = time.perf_counter()
-        np.clip(model.booster_.predict(np.column_stack(blocks)), 0, 100)
+        model.predict_features(np.column_stack(blocks))
         stages["stack"] = stages.get("stack", 0.0) + time.perf_counter() - t
     return {"seconds": time.perf_counter() - start, "stages": stages}
 

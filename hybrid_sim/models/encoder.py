@@ -27,9 +27,11 @@ ADAPTER_WEIGHTS = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter.json"
 METHODS = ("lora", "top_layers", "full", "none")
 LOSSES = ("cosine", "cosent", "angle")
-BACKENDS = ("auto", "torch", "onnx")
-# "auto" exports to ONNX (a one-off of about 20 s, cached on disk) only for a job with at
-# least this many new texts, or when an export of this model is already cached
+BACKENDS = ("torch", "onnx", "auto")
+# PyTorch is the default: on the 2-core machine ONNX Runtime encoded only about 1.1x faster
+# (benchmarks/encoder_speed.py), which does not repay a 20-40 s export per model on first
+# use. "auto" exports (once, cached on disk) for a job with at least this many new texts,
+# or uses an export of this model that is already cached.
 ONNX_MIN_TEXTS = 5_000
 # where `scripts/install_mpnet.py` unpacks the optional larger base model
 MODEL_HOME = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
@@ -123,7 +125,7 @@ class Encoder:
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        backend = backend or os.environ.get("HYBRID_SIM_BACKEND", "auto")
+        backend = backend or os.environ.get("HYBRID_SIM_BACKEND", "torch")
         if backend not in BACKENDS:
             raise ValueError(f"backend (or $HYBRID_SIM_BACKEND) must be one of {BACKENDS}, got {backend!r}")
         # inference engine: PyTorch, or ONNX Runtime on an export of the same weights
@@ -257,7 +259,7 @@ class Encoder:
             return self._onnx
         if not onnx_backend.available():
             if self.backend == "onnx":
-                raise RuntimeError("backend='onnx' needs onnxruntime: pip install onnxruntime onnxscript")
+                raise RuntimeError("backend='onnx' needs onnxruntime: pip install 'hybrid-sim[onnx]'")
             return None
         key = self._onnx_key()
         cached = (onnx_backend.onnx_dir() / f"{key}.onnx").is_file()

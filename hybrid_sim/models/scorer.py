@@ -131,7 +131,11 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         return self.features_.transform(self._frame(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        matrix = self.transform_features(X)
+        return self.predict_features(self.transform_features(X))
+
+    def predict_features(self, matrix: np.ndarray) -> np.ndarray:
+        """Scores from a matrix that ``transform_features`` returned (stacker, clip, cap)."""
+        check_is_fitted(self, "booster_")
         raw = np.clip(self.booster_.predict(self._stacker_input(matrix)), 0.0, 100.0)
         return apply_contrast_cap(raw, matrix, self.feature_names_, self.contrast_cap)[0]
 
