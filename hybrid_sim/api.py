@@ -16,37 +16,60 @@ from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, check_target, to_pairs
 
 TARGET = "human_similarity"
-_default: HybridScorer | None = None
-_default_lock = threading.Lock()
+# models that ship inside the package: "default" (two fine-tuning seeds) and "fast" (one
+# seed: about half the encoding work, grouped-CV MAE a little higher; see the model cards)
+SHIPPED_MODELS = ("default", "fast")
+_shipped: dict[str, HybridScorer] = {}
+_shipped_lock = threading.Lock()
+
+
+def shipped_model_path(name: str = "default") -> Path:
+    """Where a model shipped inside the package lives (``"default"`` or ``"fast"``)."""
+    if name not in SHIPPED_MODELS:
+        raise ValueError(f"no shipped model {name!r}; there are {SHIPPED_MODELS}")
+    return Path(str(resources.files("hybrid_sim.models") / name))
 
 
 def default_model_path() -> Path:
     """Where the shipped default model lives inside the installed package."""
-    return Path(str(resources.files("hybrid_sim.models") / "default"))
+    return shipped_model_path("default")
+
+
+def _shipped_name(path: str | Path | None) -> str | None:
+    if path is None:
+        return "default"
+    # a folder of that name in the working directory wins over the shipped model
+    if str(path) in SHIPPED_MODELS and not Path(path).exists():
+        return str(path)
+    return None
 
 
 def load(path: str | Path | None = None, base_model: str | None = None) -> HybridScorer:
-    """Load a model folder (``None``: the shipped default). Fails clearly if damaged.
+    """Load a model folder, or a shipped model by name (``None``: ``"default"``).
+
+    Fails clearly if the folder is damaged or incompatible.
 
     >>> model = load()
     >>> sorted(g for g, _ in model.features_.transformer_list)
-    ['bow', 'embedding', 'fuzzy', 'negation']
+    ['embedding', 'negation']
     """
     from hybrid_sim.models.persistence import load_scorer
 
-    return load_scorer(default_model_path() if path is None else path, base_model=base_model)
+    name = _shipped_name(path)
+    folder = shipped_model_path(name) if name is not None else Path(path)  # type: ignore[arg-type]
+    return load_scorer(folder, base_model=base_model)
 
 
 def _resolve(model: HybridScorer | str | Path | None) -> HybridScorer:
-    global _default
     if isinstance(model, HybridScorer):
         return model
-    if model is not None:
+    name = _shipped_name(model)
+    if name is None:
         return load(model)
-    with _default_lock:
-        if _default is None:
-            _default = load()
-        return _default
+    with _shipped_lock:  # a shipped model loads once per process
+        if name not in _shipped:
+            _shipped[name] = load(name)
+        return _shipped[name]
 
 
 def score(
@@ -57,6 +80,9 @@ def score(
     columns: Sequence[str] = DEFAULT_COLUMNS,
 ) -> float | np.ndarray:
     """Similarity on the 0-100 scale of human raters.
+
+    ``model``: a loaded scorer, a model folder, or a shipped model's name ("default",
+    "fast").
 
     Two strings give a float; two sequences (or a DataFrame with ``columns``) give an
     array. ``model`` is a folder or a loaded scorer; by default the shipped model is

@@ -200,10 +200,22 @@ def test_shipped_model_records_the_training_data_it_was_made_from(train_data) ->
 
 
 def test_shipped_model_files_fit_the_size_budget() -> None:
-    from hybrid_sim.api import default_model_path
+    from hybrid_sim.api import SHIPPED_MODELS, shipped_model_path
 
-    size = sum(p.stat().st_size for p in default_model_path().rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for name in SHIPPED_MODELS
+               for p in shipped_model_path(name).rglob("*") if p.is_file())
     assert size <= 20 * 1024 * 1024
+
+
+def test_shipped_models_load_by_name_and_score_the_user_pairs() -> None:
+    for name in ("default", "fast"):
+        paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?",
+                                      model=name)
+        reversal = hybrid_sim.score("Child bullies others", "Child is often bullied", model=name)
+        assert isinstance(paraphrase, float) and paraphrase > reversal
+        assert reversal <= 20  # the contrast cap
+    with pytest.raises(ValueError, match="no shipped model"):
+        hybrid_sim.api.shipped_model_path("huge")
 
 
 def test_group_selection_keeps_what_the_stacker_uses_and_round_trips(tmp_path: Path) -> None:
