@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hybrid_sim.pairs import DEFAULT_COLUMNS
 
+MODEL_HELP = "model folder, or a shipped model by name: default (the default) or fast"
 
 def _add_io_options(p: argparse.ArgumentParser, target: bool = False) -> None:
     p.add_argument("--columns", nargs=2, metavar=("A", "B"), default=list(DEFAULT_COLUMNS),
@@ -49,14 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="MAE, RMSE, Pearson, Spearman of a model on rated pairs")
     p.add_argument("data", type=Path)
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     _add_io_options(p, target=True)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser("score", help="add a similarity column to a file of pairs")
     p.add_argument("input", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--model", type=Path)
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     _add_io_options(p)
     p.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                    help="skip: leave similarity empty and say why in an 'error' column")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--column", help="the item column when A and B are tables")
-    p.add_argument("--model", type=Path)
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("--top", type=int, help="keep the K best matches per item of A")
     p.add_argument("--min-score", type=float)
 
