@@ -28,9 +28,9 @@ ADAPTER_CONFIG = "adapter.json"
 METHODS = ("lora", "top_layers", "full", "none")
 LOSSES = ("cosine", "cosent", "angle")
 BACKENDS = ("torch", "onnx", "auto")
-# PyTorch is the default: on the 2-core machine ONNX Runtime encoded only about 1.1x faster
-# (benchmarks/encoder_speed.py), which does not repay a 20-40 s export per model on first
-# use. "auto" exports (once, cached on disk) for a job with at least this many new texts,
+# PyTorch is the default: on the 2-core machine ONNX Runtime was at best 1.1x faster
+# (benchmarks/encoder_speed.py, throughput.py), which does not repay a 20-40 s export per
+# model on first use. "auto" exports (once, cached on disk) for a job with at least this many new texts,
 # or uses an export of this model that is already cached.
 ONNX_MIN_TEXTS = 5_000
 # where `scripts/install_mpnet.py` unpacks the optional larger base model

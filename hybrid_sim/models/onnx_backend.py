@@ -1,8 +1,8 @@
 """ONNX Runtime inference for a sentence encoder: the same embeddings for less CPU time.
 
-On the 2-core machine ONNX Runtime encoded MiniLM about 1.1x faster than PyTorch when
-the cores were idle (1.5x while another job shared them; ``benchmarks/encoder_speed.py``),
-with embeddings equal to about 2e-7, so it is opt-in (``HYBRID_SIM_BACKEND=onnx``). The encoder
+On the 2-core machine ONNX Runtime encoded MiniLM at 0.8-1.1x the speed of PyTorch when
+the cores were idle (``benchmarks/encoder_speed.py``, ``benchmarks/throughput.py``), with
+embeddings equal to about 2e-7, so it is opt-in (``HYBRID_SIM_BACKEND=onnx``). The encoder
 (with its fine-tuned delta merged in, pooling and normalisation) is exported once per
 machine and model to ``$HYBRID_SIM_HOME/onnx/<key>.onnx``: the key is a digest of the base
 weights, the delta and the export settings, so a different adapter never reuses a file.
