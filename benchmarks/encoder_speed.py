@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import write_results  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -85,10 +86,7 @@ def main() -> None:
              "| MAE (train pairs) |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['option']} | {r['sentences_per_s']:.0f} | {r['sentences_per_s'] / base:.2f}x | "
               f"{r['max_score_change']:.2f} | {r['mean_score_change']:.2f} | {r['mae']:.2f} |" for r in rows]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, rows, lines)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import write_results  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENERS = ["How often have you", "In the past two weeks, have you", "Do you often", "I",
@@ -164,10 +165,7 @@ def main() -> None:
                      f"{r['bare_pairs_per_s']:,.0f} | "
                      f"{r['hybrid_pairs_per_s']:,.0f} | {r['time_ratio']:.2f}x | {shares} | "
                      f"{r['bare_peak_mb']:.0f} / {r['hybrid_peak_mb']:.0f} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, rows, lines)
 
 
 if __name__ == "__main__":
