@@ -101,11 +101,12 @@ def cv_predict(
     params: dict[str, Any] | None = None,
     monotone_cosines: bool = False,
     contrast_cap: float | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """Out-of-fold stacker predictions in [0, 100] over the given folds."""
     pred = np.empty(len(y))
     for train, test in folds:
-        model = make_regressor(params, feature_names, monotone_cosines)
+        model = make_regressor(params, feature_names, monotone_cosines, seed=seed)
         model.fit(features[train], y[train])
         pred[test] = np.clip(model.predict(features[test]), 0, 100)
     return apply_contrast_cap(pred, features, feature_names, contrast_cap)[0]
@@ -192,9 +193,8 @@ def cv_predict_selected(
             groups = feature_groups(names)
         chosen.append(groups)
         cols = group_columns(names, groups)
-        model = make_regressor(params, [names[i] for i in cols], seed=seed)
-        model.fit(features[train][:, cols], y[train])
-        pred[test] = np.clip(model.predict(features[test][:, cols]), 0, 100)
+        pred[test] = cv_predict(features[:, cols], y, [(train, test)], [names[i] for i in cols],
+                                params, seed=seed)[test]
     return apply_contrast_cap(pred, features, names, contrast_cap)[0], chosen
 
 
