@@ -13,6 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 
+def data_home() -> Path:
+    """hybrid_sim's own folder for caches and optional models: $HYBRID_SIM_HOME, else
+    ~/.cache/hybrid_sim."""
+    return Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
+
+
 def table_format(path: str | Path, sep: str | None = None) -> str:
     """"parquet", "tsv" or "csv", from ``sep`` if given, else from the file extension."""
     suffixes = [s.lower() for s in Path(path).suffixes]

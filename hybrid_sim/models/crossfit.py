@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
+from hybrid_sim.io import data_home
 from hybrid_sim.pairs import pair_key
 
 
@@ -83,8 +84,7 @@ def out_of_fold(
 
 def cache_dir() -> Path:
     """Where cross-fitted predictions are kept ($HYBRID_SIM_HOME/crossfit)."""
-    home = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
-    return home / "crossfit"
+    return data_home() / "crossfit"
 
 
 def cache_key(config: dict[str, Any], left: Sequence[str], right: Sequence[str],

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrid_sim.io import sha256_file
+from hybrid_sim.io import data_home, sha256_file
 
 DEFAULT_BASE = "all-MiniLM-L6-v2"
 ADAPTER_WEIGHTS = "adapter.safetensors"
@@ -34,7 +34,7 @@ BACKENDS = ("torch", "onnx", "auto")
 # or uses an export of this model that is already cached.
 ONNX_MIN_TEXTS = 5_000
 # where `scripts/install_mpnet.py` unpacks the optional larger base model
-MODEL_HOME = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
+MODEL_HOME = data_home()
 
 
 def _packaged_minilm() -> str:

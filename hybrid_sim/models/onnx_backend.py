@@ -26,13 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from hybrid_sim.io import data_home
+
 PROBES = ("I feel sad", "Child bullies others and is often bullied by them at school.", "x")
 TOLERANCE = 1e-4
 
 
 def onnx_dir() -> Path:
-    home = Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
-    return home / "onnx"
+    return data_home() / "onnx"
 
 
 def available() -> bool:
