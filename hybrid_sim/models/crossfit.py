@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from hybrid_sim.io import data_home
+from hybrid_sim.io import atomic_path, data_home
 from hybrid_sim.pairs import pair_key
 
 
@@ -122,9 +121,7 @@ def cached_out_of_fold(
             result.check_disjoint(left, right)
             return result
     result = out_of_fold(fit_predict, left, right, folds)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{os.getpid()}.npy"
-    np.save(tmp, result.oof)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, result.oof)
     (folder / f"{key}.json").write_text(json.dumps({**config, "rows": len(left)}, indent=2))
     return result

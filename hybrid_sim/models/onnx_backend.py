@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrid_sim.io import data_home
+from hybrid_sim.io import atomic_path, data_home
 
 PROBES = ("I feel sad", "Child bullies others and is often bullied by them at school.", "x")
 TOLERANCE = 1e-4
@@ -121,14 +119,10 @@ def _export(model: Any, path: Path) -> None:
 def load_or_export(model: Any, key: str, reference: np.ndarray) -> OnnxEncoder:
     """The cached export for ``key``, made now if missing; checked against ``reference``
     (the PyTorch embeddings of ``PROBES``). Raises RuntimeError when it disagrees."""
-    folder = onnx_dir()
-    path = folder / f"{key}.onnx"
+    path = onnx_dir() / f"{key}.onnx"
     if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            tmp_path = Path(tmp) / "model.onnx"
-            _export(model, tmp_path)
-            os.replace(tmp_path, path)
+        with atomic_path(path) as tmp:
+            _export(model, tmp)
     try:
         runner = OnnxEncoder(path, model.tokenizer, int(model.max_seq_length))
         got = runner.encode(list(PROBES))
