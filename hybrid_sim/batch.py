@@ -13,6 +13,7 @@ import pandas as pd
 
 from hybrid_sim.io import atomic_path, iter_table, table_columns, table_format
 from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.models.stacker import feature_groups
 from hybrid_sim.pairs import DEFAULT_COLUMNS, text_problem
 
 SCORE_COLUMN = "similarity"
@@ -55,7 +56,9 @@ def score_frame(
     pairs = frame.loc[good, list(columns)].to_numpy(dtype=object)
     scores = np.full(len(frame), np.nan)
     if explain:
-        groups = [n for n in dict.fromkeys(f.split("__")[0] for f in scorer.feature_names_)]
+        # the groups the stacker uses: explain() has no contribution for a group kept
+        # only for the contrast cap's flags
+        groups = feature_groups(scorer.stacker_features_)
         contrib = {g: np.full(len(frame), np.nan) for g in groups}
         if good.any():
             table = scorer.explain(pairs)

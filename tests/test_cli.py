@@ -133,6 +133,17 @@ def test_explain_adds_group_contributions(classical_model: Path, tmp_path: Path)
     assert {"contribution_bow", "contribution_fuzzy", "contribution_negation"} <= set(got)
 
 
+def test_explain_with_a_model_that_keeps_a_group_only_for_the_cap(tmp_path: Path) -> None:
+    # the shipped fast model computes the negation flags for the cap, but stacks only the
+    # embedding: there is an embedding contribution and no negation one
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    AWKWARD.to_csv(src, index=False)
+    score_file(src, out, "fast", explain=True, quiet=True)
+    got = pd.read_csv(out)
+    assert "contribution_embedding" in got and "contribution_negation" not in got
+    assert got["similarity"].between(0, 100).all()
+
+
 def test_evaluate_prints_json(classical_model: Path, tmp_path: Path, capsys) -> None:
     a, b, y = zip(*TINY_PAIRS)
     src = tmp_path / "rated.csv"
