@@ -23,6 +23,8 @@ from hybrid_sim.io import atomic_directory
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import (
     cv_predict,
+    feature_groups,
+    group_columns,
     make_regressor,
     median_baseline,
     regression_metrics,
@@ -40,12 +42,12 @@ class FeatureMatrix:
     seconds: dict[str, float]
 
     def columns(self, groups: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        keep = [i for i, n in enumerate(self.names) if n.split("__")[0] in groups]
+        keep = group_columns(self.names, groups)
         return self.values[:, keep], [self.names[i] for i in keep]
 
     @property
     def groups(self) -> list[str]:
-        return list(dict.fromkeys(n.split("__")[0] for n in self.names))
+        return feature_groups(self.names)
 
 
 def cross_fitted_features(

@@ -18,6 +18,7 @@ from typing import Any
 from sklearn.pipeline import FeatureUnion
 
 from hybrid_sim.io import atomic_directory, sha256_file
+from hybrid_sim.models.stacker import feature_groups
 
 FORMAT = "hybrid_sim.model/1"
 MANIFEST = "manifest.json"
@@ -202,7 +203,7 @@ def model_card(manifest: dict[str, Any]) -> str:
     ]
     stacker = manifest.get("stacker_features")
     if stacker is not None:
-        used = ", ".join(dict.fromkeys(n.split("__")[0] for n in stacker))
+        used = ", ".join(feature_groups(stacker))
         lines.append(f"- Groups the stacker uses: {used}")
         for step in manifest.get("group_selection", []):
             lines.append(f"  - grouped-CV MAE with {' + '.join(step['groups'])}: {step['mae']:.2f}")

@@ -83,9 +83,9 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             chosen, self.selection_ = select_groups(matrix, target, folds, names, self.params)
         self.stacker_features_ = [names[i] for i in group_columns(names, chosen)]
         # the cap reads the negation flags even when the stacker does not use them
-        needed = set(chosen) | {f.split("__")[0] for f in CONTRAST_FLAGS
-                                if self.contrast_cap is not None and f in names}
-        kept = [i for i, n in enumerate(names) if n.split("__")[0] in needed]
+        needed = set(chosen) | set(feature_groups(
+            [f for f in CONTRAST_FLAGS if self.contrast_cap is not None and f in names]))
+        kept = group_columns(names, needed)
         self.features_ = FeatureUnion(
             [(g, t) for g, t in union.transformer_list if g in needed],
             verbose_feature_names_out=False,
@@ -150,7 +150,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         contrib = self.booster_.predict(self._stacker_input(matrix), pred_contrib=True)
         out = pd.DataFrame(contrib[:, :-1], columns=self.stacker_features_)
         for group in feature_groups(self.stacker_features_):
-            members = [n for n in self.stacker_features_ if n.startswith(group + "__")]
+            members = [self.stacker_features_[i] for i in group_columns(self.stacker_features_, [group])]
             out[f"group:{group}"] = out[members].sum(axis=1)
         out["bias"] = contrib[:, -1]
         score, capped = apply_contrast_cap(

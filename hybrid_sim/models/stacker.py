@@ -7,7 +7,7 @@ stackers on column subsets of that one matrix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -117,7 +117,7 @@ def feature_groups(feature_names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(str(n).split("__")[0] for n in feature_names))
 
 
-def group_columns(feature_names: Sequence[str], groups: Sequence[str]) -> list[int]:
+def group_columns(feature_names: Sequence[str], groups: Collection[str]) -> list[int]:
     """Indices of the features that belong to ``groups``."""
     return [i for i, n in enumerate(feature_names) if str(n).split("__")[0] in groups]
 
