@@ -114,12 +114,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         if folds is None:
             return {}
         if self.select_groups:
-            def inner(train: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-                return grouped_folds([frame.left[i] for i in train], [frame.right[i] for i in train],
-                                     n_splits=self.cv, seed=self.seed)
-
-            pred = cv_predict_selected(matrix, y, folds, names, inner, self.params,
-                                       self.contrast_cap, self.seed)[0]
+            pred = cv_predict_selected(matrix, y, folds, names, frame.left, frame.right,
+                                       self.params, self.contrast_cap, self.seed)[0]
         else:
             pred = cv_predict(matrix, y, folds, names, self.params, contrast_cap=self.contrast_cap)
         return {"grouped_cv_folds": self.cv, "nested_group_selection": self.select_groups,

@@ -173,22 +173,28 @@ def cv_predict_selected(
     y: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
     feature_names: Sequence[str],
-    inner_folds: Any,
+    left: Sequence[str],
+    right: Sequence[str],
     params: dict[str, Any] | None = None,
     contrast_cap: float | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Out-of-fold predictions of "select groups, then stack" (nested: the selection
-    is rerun on each training part, with ``inner_folds(train_idx)`` as its folds).
+    """Out-of-fold predictions of "select groups, then stack" (nested: the selection is
+    rerun on each training part, over its own folds grouped by the pairs ``left``/``right``
+    and as many as ``folds``; ``seed`` seeds them and the regressors).
 
     Returns the predictions and the groups chosen in each fold.
     """
+    from hybrid_sim.models.crossfit import grouped_folds
+
     names = list(feature_names)
     pred = np.empty(len(y))
     chosen = []
     for train, test in folds:
         try:
-            groups = select_groups(features[train], y[train], inner_folds(train), names, params)[0]
+            inner = grouped_folds([left[i] for i in train], [right[i] for i in train],
+                                  n_splits=len(folds), seed=seed)
+            groups = select_groups(features[train], y[train], inner, names, params)[0]
         except ValueError:  # too few distinct pairs to split the training part
             groups = feature_groups(names)
         chosen.append(groups)
