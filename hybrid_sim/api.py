@@ -44,6 +44,13 @@ def _shipped_name(path: str | Path | None) -> str | None:
     return None
 
 
+def model_folder(path: str | Path | None) -> Path:
+    """The folder a model argument names: a shipped model's name (``None``: "default"),
+    or a folder path."""
+    name = _shipped_name(path)
+    return shipped_model_path(name) if name is not None else Path(path)  # type: ignore[arg-type]
+
+
 def load(path: str | Path | None = None, base_model: str | None = None) -> HybridScorer:
     """Load a model folder, or a shipped model by name (``None``: ``"default"``).
 
@@ -55,9 +62,7 @@ def load(path: str | Path | None = None, base_model: str | None = None) -> Hybri
     """
     from hybrid_sim.models.persistence import load_scorer
 
-    name = _shipped_name(path)
-    folder = shipped_model_path(name) if name is not None else Path(path)  # type: ignore[arg-type]
-    return load_scorer(folder, base_model=base_model)
+    return load_scorer(model_folder(path), base_model=base_model)
 
 
 def _resolve(model: HybridScorer | str | Path | None) -> HybridScorer:

@@ -49,13 +49,12 @@ def _score_partition(part: pd.DataFrame, model_path: str, columns: Sequence[str]
 
 def score(ddf: Any, columns: Sequence[str] = DEFAULT_COLUMNS, model: str | Path | None = None) -> Any:
     """Add a ``similarity`` column to a Dask DataFrame (lazily, via ``map_partitions``)."""
-    from hybrid_sim.api import _shipped_name, shipped_model_path
+    from hybrid_sim.api import model_folder
 
     missing = [c for c in columns if c not in ddf.columns]
     if missing:
         raise ValueError(f"column(s) {missing} not found; the data has {list(ddf.columns)}")
-    name = _shipped_name(model)
-    model_path = str(shipped_model_path(name) if name is not None else Path(model).resolve())  # type: ignore[arg-type]
+    model_path = str(model_folder(model).resolve())
     meta = ddf._meta.assign(**{SCORE_COLUMN: np.float64()})
     return ddf.map_partitions(_score_partition, model_path, tuple(columns), meta=meta)
 
