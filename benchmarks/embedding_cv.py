@@ -30,7 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--config", action="append", default=[],
-                        help="method:lr:epochs[:loss[:base]], repeatable")
+                        help="method[@top_blocks]:lr:epochs[:loss[:base]], repeatable; "
+                             "lora@2 puts LoRA in the top 2 blocks only")
     parser.add_argument("--n-seeds", type=int, default=1,
                         help="average the tuned cosine over this many fine-tuning seeds")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_cv.jsonl"))
@@ -54,11 +55,14 @@ def main() -> None:
     record({"variant": "median", **regression_metrics(y, median_baseline(y, folds))})
     for spec in args.config:
         method, lr, epochs, *rest = spec.split(":")
+        method, _, top = method.partition("@")
+        lora_layers = int(top) if top else None
         loss = rest[0] if rest else "cosine"
         base = rest[1] if len(rest) > 1 else "all-MiniLM-L6-v2"
         if args.n_seeds > 1:
             spec = f"{spec}:x{args.n_seeds}"
-        emb = EmbeddingCosine(base_model=base, method=method, learning_rate=float(lr),
+        emb = EmbeddingCosine(base_model=base, method=method, lora_layers=lora_layers,
+                              learning_rate=float(lr),
                               epochs=int(epochs), loss=loss, n_seeds=args.n_seeds,
                               show_progress=False)
         start = time.perf_counter()
@@ -74,7 +78,8 @@ def main() -> None:
             # an untrained delta has the same tensors, hence the same size, as a trained one
             with tempfile.TemporaryDirectory() as tmp:
                 size = args.n_seeds * sum(f.stat().st_size for f in emb._new_encoder().save(tmp))
-        record({"variant": spec, "base": base, "method": method, "lr": float(lr),
+        record({"variant": spec, "base": base,
+                "method": method + (f" (top {lora_layers} blocks)" if lora_layers else ""), "lr": float(lr),
                 "epochs": int(epochs), "loss": loss, "n_seeds": args.n_seeds, "cv_seconds": round(seconds, 1),
                 "adapter_bytes": size, **regression_metrics(y, pred)})
         np.save(args.out.parent / f"oof_{spec.replace(':', '_').replace('/', '_')}.npy", cos)

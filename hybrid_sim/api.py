@@ -153,6 +153,7 @@ def train(
     groups: Sequence[str] | None = None,
     base_model: str = "all-MiniLM-L6-v2",
     method: str = "lora",
+    lora_layers: int | None = None,
     epochs: int = 4,
     learning_rate: float | None = None,
     extra_bases: Sequence[str] = (),
@@ -183,7 +184,7 @@ def train(
     params: dict[str, Any] = {}
     if "embedding" in chosen:
         params["embedding"] = {
-            "base_model": base_model, "method": method, "epochs": epochs,
+            "base_model": base_model, "method": method, "lora_layers": lora_layers, "epochs": epochs,
             "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
             "base_cosine": base_cosine, "n_seeds": n_seeds, "cv": cv, "seed": seed,
             "show_progress": show_progress,

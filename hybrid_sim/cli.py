@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--base-model", default="all-MiniLM-L6-v2", help="name or folder")
     p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
+    p.add_argument("--lora-layers", type=int, metavar="N",
+                   help="LoRA in the top N blocks only: trains several times faster on data that "
+                        "repeat sentences (the frozen blocks run once per distinct sentence)")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--extra-base", action="append", default=[],
                    help="another base model whose zero-shot cosine becomes a feature")
@@ -115,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         scorer = hybrid_sim.train(
             args.data, args.output, columns=args.columns, target=args.target,
             groups=args.groups, base_model=args.base_model, method=args.method,
-            epochs=args.epochs, learning_rate=args.learning_rate,
+            lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
             extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
             n_seeds=args.n_seeds, select_groups=not args.all_groups, cv=args.cv, seed=args.seed,
             show_progress=not args.quiet, sep=args.sep,

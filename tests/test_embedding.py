@@ -57,6 +57,38 @@ def test_tiny_fine_tune_moves_cosines_towards_labels(method: str) -> None:
     assert after < before
 
 
+def test_the_frozen_prefix_reproduces_the_models_own_embeddings() -> None:
+    from hybrid_sim.models.frozen_prefix import FrozenPrefix
+
+    encoder = Encoder()
+    texts = [*dict.fromkeys([*LEFT, *RIGHT])]
+    expected = encoder.encode(texts)
+    # chunks of 3 exercise the joining of per-chunk captures
+    prefix = FrozenPrefix(encoder.model, texts, first=4, batch_size=3)
+    assert prefix.trim  # short batches run without the shared padding
+    import torch
+
+    with torch.no_grad():
+        rows = np.array([4, 0, 2])
+        np.testing.assert_allclose(prefix.embed(rows).numpy(), expected[rows], atol=1e-5)
+        np.testing.assert_allclose(prefix.embed(np.arange(len(texts))).numpy(), expected, atol=1e-5)
+
+
+def test_lora_in_the_top_blocks_trains_and_saves_only_those_blocks(tmp_path: Path) -> None:
+    encoder = Encoder(method="lora", lora_layers=2)
+    target = np.asarray(RATINGS, dtype=float) / 100
+    before = np.abs(encoder.cosine(LEFT, RIGHT) - target).mean()
+    encoder.fine_tune(LEFT, RIGHT, target, epochs=3, learning_rate=2e-3, batch_size=4,
+                      show_progress=False)
+    after = np.abs(encoder.cosine(LEFT, RIGHT) - target).mean()
+    assert after < before
+    assert {b for n in encoder.trainable_names() for b in n.split(".layer.")[1][:1]} == {"4", "5"}
+    encoder.save(tmp_path)
+    loaded = Encoder.load(tmp_path)
+    assert loaded.lora_layers == 2
+    np.testing.assert_array_equal(encoder.encode(LEFT), loaded.encode(LEFT))
+
+
 def test_fine_tuning_is_deterministic() -> None:
     runs = []
     for _ in range(2):

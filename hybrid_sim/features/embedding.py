@@ -54,6 +54,7 @@ class EmbeddingCosine(PairFeatures):
         batch_size: int = 16,
         loss: str = "cosine",
         lora_r: int = 16,
+        lora_layers: int | None = None,
         cv: int = 5,
         extra_bases: tuple[str, ...] = (),
         base_cosine: bool = True,
@@ -69,6 +70,7 @@ class EmbeddingCosine(PairFeatures):
         self.batch_size = batch_size
         self.loss = loss
         self.lora_r = lora_r
+        self.lora_layers = lora_layers
         self.cv = cv
         self.extra_bases = extra_bases
         self.base_cosine = base_cosine
@@ -95,7 +97,8 @@ class EmbeddingCosine(PairFeatures):
 
     # -- training ---------------------------------------------------------------------
     def _new_encoder(self) -> Encoder:
-        return Encoder(self.base_model, method=self.method, lora_r=self.lora_r)
+        return Encoder(self.base_model, method=self.method, lora_r=self.lora_r,
+                       lora_layers=self.lora_layers)
 
     def _tune(self, left: list[str], right: list[str], y: np.ndarray, seed: int) -> Encoder:
         lr = self.learning_rate or DEFAULT_LR[self.method]
@@ -157,7 +160,9 @@ class EmbeddingCosine(PairFeatures):
             "format": "hybrid_sim.crossfit/2",
             "base_sha256": self._new_encoder().fingerprint,
             **{k: v for k, v in self.get_params().items()
-               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds")},
+               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds")
+               # absent from keys written before the option existed: those stay valid
+               and not (k == "lora_layers" and v is None)},
             "seed": seed,
             "fold_seed": self.seed,
             "learning_rate": self.learning_rate or DEFAULT_LR[self.method],

@@ -122,6 +122,7 @@ class Encoder:
         cache_size: int = 200_000,
         lora_dropout: float = 0.0,
         backend: str | None = None,
+        lora_layers: int | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -136,6 +137,9 @@ class Encoder:
         # LoRA dropout draws a mask over every adapted layer's input: on CPU it cost more
         # than the matrix products (py-spy), so it is off unless asked for
         self.lora_dropout = lora_dropout
+        # LoRA in the top N blocks only (None: every block); fine-tuning then runs the
+        # frozen blocks below once per distinct sentence (models/frozen_prefix.py)
+        self.lora_layers = lora_layers
         self.top_layers = top_layers
         self.batch_size = batch_size
         self.cache_size = cache_size
@@ -166,22 +170,28 @@ class Encoder:
 
             config = LoraConfig(
                 r=self.lora_r, lora_alpha=2 * self.lora_r, lora_dropout=self.lora_dropout,
-                target_modules=self._lora_targets(model),
+                target_modules=self._lora_targets(model, self.lora_layers),
             )
             inject_adapter_in_model(config, model[0].auto_model)  # type: ignore[arg-type]
         return model
 
     @staticmethod
-    def _lora_targets(model: Any) -> list[str]:
-        """Every linear layer inside the transformer blocks (attention and feed-forward)."""
+    def _lora_targets(model: Any, top: int | None = None) -> list[str] | str:
+        """Every linear layer inside the transformer blocks (attention and feed-forward),
+        or, with ``top``, a pattern for those of the top ``top`` blocks only."""
         import torch
 
-        names = {
-            name.rsplit(".", 1)[-1]
-            for name, module in model[0].auto_model.named_modules()
-            if isinstance(module, torch.nn.Linear) and ".layer." in f".{name}"
-        }
-        return sorted(names)
+        linear = [name for name, module in model[0].auto_model.named_modules()
+                  if isinstance(module, torch.nn.Linear) and ".layer." in f".{name}"]
+        names = sorted({name.rsplit(".", 1)[-1] for name in linear})
+        if top is None:
+            return names
+        blocks = sorted({int(i) for name in linear for i in _layer_index(name)})
+        if not 1 <= top <= len(blocks):
+            raise ValueError(f"lora_layers must be between 1 and {len(blocks)}, got {top!r}")
+        keep = "|".join(str(i) for i in blocks[-top:])
+        # peft matches a string target against the full module name
+        return rf".*\blayer\.({keep})\..*\b({'|'.join(names)})"
 
     def trainable_names(self) -> list[str]:
         """Names of the parameters the fine-tuning changes (and the adapter file stores)."""
@@ -347,6 +357,14 @@ class Encoder:
         rng = np.random.default_rng(seed)
         # sentence-transformers 6 renamed tokenize to preprocess
         prepare = getattr(model, "preprocess", None) or model.tokenize
+        prefix = None
+        if self.method == "lora" and self.lora_layers is not None:
+            from hybrid_sim.models.frozen_prefix import FrozenPrefix, transformer_blocks
+
+            distinct = list(dict.fromkeys([*left, *right]))
+            row = {t: i for i, t in enumerate(distinct)}
+            first = len(transformer_blocks(model)) - self.lora_layers
+            prefix = FrozenPrefix(model, distinct, first)
         model.train()
         bar = tqdm(total=total, desc=f"fine-tune {self.method}", disable=not show_progress)
         try:
@@ -354,11 +372,18 @@ class Encoder:
                 order = rng.permutation(n)
                 for start in range(0, n, batch_size):
                     idx = order[start : start + batch_size]
-                    features = [
-                        prepare([left[i] for i in idx]),
-                        prepare([right[i] for i in idx]),
-                    ]
-                    value = loss_fn(features, target[idx])
+                    if prefix is None:
+                        features = [
+                            prepare([left[i] for i in idx]),
+                            prepare([right[i] for i in idx]),
+                        ]
+                        value = loss_fn(features, target[idx])
+                    else:
+                        # each distinct sentence of the batch runs the top blocks once
+                        rows = np.array([[row[left[i]], row[right[i]]] for i in idx])
+                        used, inverse = np.unique(rows, return_inverse=True)
+                        emb = prefix.embed(used)[torch.as_tensor(inverse.reshape(rows.shape))]
+                        value = loss_fn.compute_loss_from_embeddings([emb[:, 0], emb[:, 1]], target[idx])
                     optimiser.zero_grad()
                     value.backward()
                     optimiser.step()
@@ -387,6 +412,7 @@ class Encoder:
             "method": self.method,
             "lora_r": self.lora_r,
             "lora_dropout": self.lora_dropout,
+            "lora_layers": self.lora_layers,
             "top_layers": self.top_layers,
             "dimension": self.dimension,
         }
@@ -422,7 +448,7 @@ class Encoder:
         encoder = cls(
             base_model=base_model or config["base_model"], method=config["method"],
             lora_r=config["lora_r"], top_layers=config["top_layers"],
-            lora_dropout=config.get("lora_dropout", 0.0),
+            lora_dropout=config.get("lora_dropout", 0.0), lora_layers=config.get("lora_layers"),
         )
         if encoder.fingerprint != config["base_sha256"]:
             raise ValueError(
