@@ -14,6 +14,7 @@ the arguments the model itself passes to it (hidden states, attention mask, posi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,10 +72,8 @@ class FrozenPrefix:
                 for start in range(0, len(texts), batch_size):
                     chunk = {k: v[start:start + batch_size] if _is_rows(v, len(texts)) else v
                              for k, v in features.items()}
-                    try:
+                    with contextlib.suppress(_Stop):
                         model[0](chunk)
-                    except _Stop:
-                        pass
         finally:
             handle.remove()
             model.train(was_training)
@@ -152,10 +151,9 @@ def _stack(captured: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> tuple[list
 
     def join(values: list[Any]) -> Any:
         head = values[0]
-        if isinstance(head, torch.Tensor) and all(
-                isinstance(v, torch.Tensor) and v.shape[0] == s for v, s in zip(values, sizes)):
-            if head.dim() >= 1 and (len(values) > 1 or head.shape[0] == sizes[0]):
-                return torch.cat(values, dim=0) if len(values) > 1 else head
+        if all(isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == s
+               for v, s in zip(values, sizes)):
+            return torch.cat(values, dim=0)
         if any((v is None) != (head is None) for v in values):
             raise RuntimeError("the model passed different kinds of arguments to its blocks per chunk")
         return head
