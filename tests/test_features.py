@@ -63,6 +63,33 @@ def test_batched_flags_follow_the_one_pair_definitions() -> None:
     assert got["negation__role_reversal"].any() and got["negation__voice_mismatch"].any()
 
 
+def test_groups_asking_for_the_same_texts_at_once_parse_each_text_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from hybrid_sim.features import _nlp
+
+    cache = _nlp.AnalysisCache()
+    nlp = _nlp.load_spacy()
+    parsed: list[str] = []
+    real_pipe = nlp.pipe
+
+    def counting_pipe(texts, **kw):
+        texts = list(texts)
+        parsed.extend(texts)
+        return real_pipe(texts, **kw)
+
+    monkeypatch.setattr(nlp, "pipe", counting_pipe)
+    texts = [f"I worried about item {i} at night" for i in range(300)]
+    threads = [threading.Thread(target=cache.analyse, args=(texts,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(parsed) == sorted(texts)
+    assert set(cache.analyse(texts)) == set(texts)
+
+
 def test_antonym_lexicons_are_loaded() -> None:
     from hybrid_sim.features.negation import antonym_pairs
 

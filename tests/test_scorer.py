@@ -15,6 +15,7 @@ import hybrid_sim
 from hybrid_sim.features import make_features
 from hybrid_sim.models.persistence import ModelFolderError, load_scorer
 from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.pairs import Pairs
 from tests.conftest import TINY_PAIRS
 
 SMALL = {"params": {"min_child_samples": 2, "n_estimators": 50}}
@@ -51,6 +52,13 @@ def test_batch_equals_single(tiny_model) -> None:
     batch = scorer.predict(PAIRS)
     single = [hybrid_sim.score(a, b, model=scorer) for a, b in PAIRS.itertuples(index=False)]
     np.testing.assert_allclose(batch, single, atol=1e-9)
+
+
+def test_groups_computed_in_parallel_threads_equal_the_sequential_union(tiny_model) -> None:
+    scorer, _ = tiny_model
+    threaded = scorer.transform_features(PAIRS)
+    sequential = scorer.features_.transform(Pairs.of(PAIRS))  # joblib's default: one job
+    np.testing.assert_array_equal(threaded, sequential)
 
 
 def test_save_load_round_trip_is_exact(tiny_model) -> None:

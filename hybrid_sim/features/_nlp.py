@@ -133,22 +133,26 @@ class AnalysisCache:
         self.max_size = max_size
         self._data: OrderedDict[str, Analysis] = OrderedDict()
         self._lock = threading.Lock()
+        # feature groups may run in parallel threads and ask for the same texts at once:
+        # one parses, the other waits and then finds them cached
+        self._parse_lock = threading.Lock()
 
     def analyse(self, texts: Iterable[str], batch_size: int = 256) -> dict[str, Analysis]:
         """Return the analysis of every distinct text, parsing only the unseen ones."""
         distinct = list(dict.fromkeys(texts))
-        with self._lock:
-            missing = [t for t in distinct if t not in self._data]
-        if missing:
-            nlp = load_spacy()
-            fresh = {
-                text: analyse_doc(doc)
-                for text, doc in zip(missing, nlp.pipe(missing, batch_size=batch_size))
-            }
+        with self._parse_lock:
             with self._lock:
-                self._data.update(fresh)
-                while len(self._data) > self.max_size:
-                    self._data.popitem(last=False)
+                missing = [t for t in distinct if t not in self._data]
+            if missing:
+                nlp = load_spacy()
+                fresh = {
+                    text: analyse_doc(doc)
+                    for text, doc in zip(missing, nlp.pipe(missing, batch_size=batch_size))
+                }
+                with self._lock:
+                    self._data.update(fresh)
+                    while len(self._data) > self.max_size:
+                        self._data.popitem(last=False)
         with self._lock:
             found = {t: self._data.get(t) for t in distinct}
         # a text evicted between the two locks (tiny cache, huge batch) is parsed again

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
@@ -124,7 +125,11 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     def transform_features(self, X: Any) -> np.ndarray:
         """The feature matrix the stacker sees, one row per pair."""
         check_is_fitted(self, "booster_")
-        return self.features_.transform(self._frame(X))
+        frame = self._frame(X)
+        # one thread per group: the encoder (torch) and spaCy's parse overlap on the CPU
+        # (benchmarks/throughput.py); the parse cache makes groups that share it parse once
+        with parallel_config(backend="threading", n_jobs=len(self.features_.transformer_list)):
+            return self.features_.transform(frame)
 
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_features(self.transform_features(X))
