@@ -82,8 +82,14 @@ def main() -> None:
                 "method": method + (f" (top {lora_layers} blocks)" if lora_layers else ""), "lr": float(lr),
                 "epochs": int(epochs), "loss": loss, "n_seeds": args.n_seeds, "cv_seconds": round(seconds, 1),
                 "adapter_bytes": size, **regression_metrics(y, pred)})
-        np.save(args.out.parent / f"oof_{spec.replace(':', '_').replace('/', '_')}.npy", cos)
+        np.save(args.out.parent / f"oof_{oof_name(spec)}.npy", cos)
     write_table(args.out, args.out.with_suffix(".md"))
+
+
+def oof_name(spec: str) -> str:
+    """File-name form of a --config spec: lora@2:1e-3:2:cosine:all-mpnet-base-v2 ->
+    lora_top2_1e-3_2_cosine_all-mpnet-base-v2."""
+    return spec.replace("@", "_top").replace(":", "_").replace("/", "_")
 
 
 def write_table(jsonl: Path, markdown: Path) -> None:
