@@ -204,6 +204,41 @@ def test_a_seed_ensemble_round_trips_through_its_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))
 
 
+TOP_BLOCKS = {"lora_layers": 2, "learning_rate": 2e-3}
+
+
+def test_an_ensemble_averages_its_members_cross_fits_each_alone_and_round_trips(tmp_path: Path) -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    settings = {"epochs": 1, "cv": 2, "learning_rate": 1e-3, "base_cosine": False}
+    main = EmbeddingCosine(**settings)
+    partner = EmbeddingCosine(**{**settings, **TOP_BLOCKS})
+    pair = EmbeddingCosine(**settings, ensemble=(TOP_BLOCKS,))
+    np.testing.assert_allclose(pair.cross_fit(X, RATINGS).oof,
+                               (main.cross_fit(X, RATINGS).oof + partner.cross_fit(X, RATINGS).oof) / 2)
+
+    pair.fit(X, RATINGS)
+    members = [pair.encoders_[0].cosine(LEFT, RIGHT), pair.partners_[0].encoders_[0].cosine(LEFT, RIGHT)]
+    np.testing.assert_allclose(pair.transform(X)[:, 0], np.mean(members, axis=0))
+    assert pair.partners_[0].encoders_[0].lora_layers == 2
+
+    pair.save_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "adapter.json", "adapter.safetensors", "ensemble_0"]
+    loaded = EmbeddingCosine(**settings, ensemble=(TOP_BLOCKS,)).load_files(tmp_path, pair.get_state())
+    np.testing.assert_array_equal(loaded.transform(X), pair.transform(X))
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("all-mpnet-base-v2", "must be a dict"),
+    ({"n_seeds": 2}, "cannot set"),
+    ({"no_such_setting": 1}, "ensemble\\[0\\]"),
+    ({"method": "none"}, "must fine-tune"),
+])
+def test_a_bad_ensemble_entry_is_refused_by_position(entry: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EmbeddingCosine(ensemble=(entry,)).fit([["a", "b"], ["c", "d"]], [1, 2])
+
+
 def test_the_onnx_backend_matches_pytorch_is_cached_and_survives_a_damaged_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

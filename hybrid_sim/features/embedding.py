@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from hybrid_sim.features.base import PairFeatures
@@ -35,6 +36,10 @@ class EmbeddingCosine(PairFeatures):
     ``base_cosine=False``) and one zero-shot ``cosine_<name>`` per model in ``extra_bases``.
     With ``n_seeds > 1`` the tuned cosine is the mean over that many fine-tunes with seeds
     ``seed, seed + 1, ...`` (the cross-fitting folds always come from ``seed``).
+    ``ensemble`` adds more fine-tuned models, each a dict of settings that override this
+    group's (e.g. ``{"base_model": "all-mpnet-base-v2", "lora_layers": 2, "learning_rate":
+    1e-3, "epochs": 2}``); the tuned cosine is then the mean of this model's (over its
+    seeds) and theirs. Each is cross-fitted on the same folds and cached on its own.
 
     >>> emb = EmbeddingCosine(method="none").fit([["I feel sad", "I feel down"]])
     >>> list(emb.get_feature_names_out())
@@ -59,6 +64,7 @@ class EmbeddingCosine(PairFeatures):
         extra_bases: tuple[str, ...] = (),
         base_cosine: bool = True,
         n_seeds: int = 1,
+        ensemble: tuple[dict[str, Any], ...] = (),
         seed: int = 0,
         show_progress: bool = False,
         cache: bool = True,
@@ -75,6 +81,7 @@ class EmbeddingCosine(PairFeatures):
         self.extra_bases = extra_bases
         self.base_cosine = base_cosine
         self.n_seeds = n_seeds
+        self.ensemble = ensemble
         self.seed = seed
         self.show_progress = show_progress
         self.cache = cache
@@ -91,6 +98,28 @@ class EmbeddingCosine(PairFeatures):
                              "or extra_bases")
         if int(self.n_seeds) < 1 or (self.n_seeds > 1 and self.method == "none"):
             raise ValueError(f"n_seeds must be >= 1 (and 1 when method='none'), got {self.n_seeds!r}")
+        if self.ensemble and self.method == "none":
+            raise ValueError("ensemble averages tuned cosines: it needs a method other than 'none'")
+        self._partners()
+
+    def _partners(self) -> list[EmbeddingCosine]:
+        """One unfitted group per ``ensemble`` entry: this group's settings, overridden."""
+        partners = []
+        for k, overrides in enumerate(self.ensemble):
+            if not isinstance(overrides, dict):
+                raise ValueError(f"ensemble[{k}] must be a dict of settings, got {overrides!r}")
+            own = {"ensemble", "base_cosine", "extra_bases", "n_seeds"} & set(overrides)
+            if own:
+                raise ValueError(f"ensemble[{k}] cannot set {sorted(own)}")
+            partner = clone(self).set_params(ensemble=(), base_cosine=False, extra_bases=(), n_seeds=1)
+            try:
+                partner.set_params(**overrides)
+            except ValueError as exc:
+                raise ValueError(f"ensemble[{k}]: {exc}") from None
+            if partner.method == "none":
+                raise ValueError(f"ensemble[{k}] must fine-tune (method other than 'none')")
+            partners.append(partner)
+        return partners
 
     def _member_seeds(self) -> list[int]:
         return [self.seed + j for j in range(self.n_seeds)]
@@ -126,6 +155,7 @@ class EmbeddingCosine(PairFeatures):
         self._zero_shot_encoders()
         self.encoders_ = ([self._tune(left, right, target, s) for s in self._member_seeds()]
                           if self.method != "none" else [])
+        self.partners_ = [p.fit(X, target) for p in self._partners()]
         self.n_features_in_ = 2
         self.fitted_ = True
         return self
@@ -141,10 +171,11 @@ class EmbeddingCosine(PairFeatures):
         target = self._checked_target(y, len(left))
         folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
         members = [self._cross_fit_member(left, right, target, folds, s) for s in self._member_seeds()]
-        if len(members) == 1:
+        partners = [p.cross_fit(X, target) for p in self._partners()]
+        if len(members) == 1 and not partners:
             return members[0]
-        return CrossFit(oof=np.mean([m.oof for m in members], axis=0), folds=folds,
-                        seen_pairs=members[0].seen_pairs)
+        oof = np.mean([np.mean([m.oof for m in members], axis=0), *(p.oof for p in partners)], axis=0)
+        return CrossFit(oof=oof, folds=folds, seen_pairs=members[0].seen_pairs)
 
     def _cross_fit_member(self, left: list[str], right: list[str], target: np.ndarray,
                           folds: list[tuple[np.ndarray, np.ndarray]], seed: int) -> CrossFit:
@@ -160,7 +191,7 @@ class EmbeddingCosine(PairFeatures):
             "format": "hybrid_sim.crossfit/2",
             "base_sha256": self._new_encoder().fingerprint,
             **{k: v for k, v in self.get_params().items()
-               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds")
+               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds", "ensemble")
                # absent from keys written before the option existed: those stay valid
                and not (k == "lora_layers" and v is None)},
             "seed": seed,
@@ -184,7 +215,9 @@ class EmbeddingCosine(PairFeatures):
     def _features(self, left: list[str], right: list[str]) -> np.ndarray:
         columns = []
         if self.encoders_:
-            columns.append(np.mean([e.cosine(left, right) for e in self.encoders_], axis=0))
+            tuned = np.mean([e.cosine(left, right) for e in self.encoders_], axis=0)
+            partners = [p._features(left, right)[:, 0] for p in self.partners_]
+            columns.append(np.mean([tuned, *partners], axis=0))
         columns += [e.cosine(left, right) for e in self._zero_shot()]
         return np.column_stack(columns)
 
@@ -194,10 +227,13 @@ class EmbeddingCosine(PairFeatures):
     # -- persistence ---------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         check_is_fitted(self, "fitted_")
-        return {
+        state: dict[str, Any] = {
             "base_sha256": self._new_encoder().fingerprint,
             "extra_sha256": [e.fingerprint for e in self.extra_],
         }
+        if self.partners_:
+            state["partners"] = [p.get_state() for p in self.partners_]
+        return state
 
     def _member_folders(self, folder: Path) -> list[Path]:
         # one seed keeps the adapter at the top of the folder, as models saved before n_seeds did
@@ -208,8 +244,11 @@ class EmbeddingCosine(PairFeatures):
     def save_files(self, folder: Path) -> list[Path]:
         """Write the fine-tuned adapter(s) into ``folder``; return the files written."""
         check_is_fitted(self, "fitted_")
-        return [f for encoder, sub in zip(self.encoders_, self._member_folders(folder))
-                for f in encoder.save(sub)]
+        files = [f for encoder, sub in zip(self.encoders_, self._member_folders(folder))
+                 for f in encoder.save(sub)]
+        for k, partner in enumerate(self.partners_):
+            files += partner.save_files(folder / f"ensemble_{k}")
+        return files
 
     def load_files(self, folder: Path, state: dict[str, Any]) -> EmbeddingCosine:
         """Restore from ``save_files`` output and ``get_state``; base hashes must match."""
@@ -225,6 +264,13 @@ class EmbeddingCosine(PairFeatures):
                 )
         self.encoders_ = ([Encoder.load(sub, self.base_model) for sub in self._member_folders(folder)]
                           if self.method != "none" else [])
+        partner_states = state.get("partners", [])
+        partners = self._partners()
+        if len(partner_states) != len(partners):
+            raise ValueError(f"the model lists {len(partners)} ensemble members but records "
+                             f"{len(partner_states)}")
+        self.partners_ = [p.load_files(folder / f"ensemble_{k}", s)
+                          for k, (p, s) in enumerate(zip(partners, partner_states))]
         self.n_features_in_ = 2
         self.fitted_ = True
         return self

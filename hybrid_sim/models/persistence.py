@@ -144,6 +144,8 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
         params = dict(entry["params"])
         if "extra_bases" in params:
             params["extra_bases"] = tuple(params["extra_bases"])
+        if "ensemble" in params:
+            params["ensemble"] = tuple(dict(m) for m in params["ensemble"])
         if base_model is not None and "base_model" in params:
             params["base_model"] = base_model
         try:
