@@ -51,6 +51,11 @@ def main() -> None:
     parser.add_argument("--oof", type=Path,
                         help="out-of-fold tuned cosines (.npy) from benchmarks/embedding_cv.py, "
                              "same folds, to skip fine-tuning again")
+    parser.add_argument("--ensemble-oof", type=Path, action="append", default=[],
+                        help="out-of-fold tuned cosines (.npy, same folds) of one member of a "
+                             "fine-tuned ensemble; the members' mean stands in for the tuned cosine, "
+                             "as in EmbeddingCosine(ensemble=...), in the rows of the shipped "
+                             "'accurate' model (repeat for each member)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
     args = parser.parse_args()
 
@@ -89,6 +94,21 @@ def main() -> None:
     cap_rows.append({"variant": "group selection (nested) + contrast cap 20: the shipped default",
                      **regression_metrics(y, pred), "seconds": 0.0,
                      "groups_per_fold": ["+".join(g) for g in picks]})
+    if args.ensemble_oof:
+        # the mean of the members' tuned cosines, in the tuned column: what the ensemble stacks
+        members = [np.load(p) for p in args.ensemble_oof]
+        ensemble = matrix.values.copy()
+        ensemble[:, names.index("embedding__cosine_tuned")] = np.mean(members, axis=0)
+        label = f"fine-tuned ensemble cosine alone (mean of {len(members)} models)"
+        idx = names.index("embedding__cosine_tuned")
+        pred = cv_predict(ensemble[:, [idx]], y, matrix.folds, ["embedding__cosine_tuned"])
+        cap_rows.append({"variant": label, **regression_metrics(y, pred), "seconds": 0.0})
+        chosen = variants["tuned cosine + classical groups"]
+        pred, picks = cv_predict_selected(ensemble[:, [names.index(n) for n in chosen]], y, matrix.folds,
+                                          chosen, left, right, contrast_cap=20.0)
+        cap_rows.append({"variant": "ensemble: group selection (nested) + contrast cap 20: "
+                                    "the shipped accurate model", **regression_metrics(y, pred),
+                         "seconds": 0.0, "groups_per_fold": ["+".join(g) for g in picks]})
     for name in extra:
         variants[f"zero-shot {name.removeprefix('embedding__cosine_')} cosine alone"] = [name]
         variants[f"hybrid + {name.removeprefix('embedding__cosine_')} zero-shot"] = names
@@ -110,6 +130,7 @@ def main() -> None:
         print(json.dumps({"stacker": label, "mae": grid[-1]["mae"]}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"data": info, "embedding": embedding, "oof_file": str(args.oof or ""),
+               "ensemble_oof_files": [str(p) for p in args.ensemble_oof],
                "feature_seconds": matrix.seconds, "variants": rows, "stacker_grid": grid}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=float))
     table = pd.DataFrame(rows)
@@ -119,6 +140,7 @@ def main() -> None:
     lines += ["", f"Features: {', '.join(f'{k} {v:.0f}s' for k, v in matrix.seconds.items())} "
               f"on {info['n_rows']} rows (grouped 5-fold CV, `python benchmarks/accuracy.py"
               f"{' --oof ' + str(args.oof) if args.oof else ''}"
+              f"{''.join(' --ensemble-oof ' + str(p) for p in args.ensemble_oof)}"
               f"{''.join(' --extra-base ' + b for b in args.extra_base)}`)."]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

