@@ -21,8 +21,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "doxa_train.csv"
 MAX_BYTES = 20 * 1024 * 1024
 
 # The configuration chosen by benchmarks/embedding_cv.py and benchmarks/accuracy.py.
-# LoRA beat the top-layer adapter (grouped-CV MAE 20.95 vs 21.42); two seeds averaged beat
-# one (20.86 vs 20.95); the base model's zero-shot cosine made the stacker worse (and
+# LoRA beat the top-layer adapter (grouped-CV MAE 20.90 vs 21.14); two seeds averaged beat
+# one (20.86 vs 20.90); the base model's zero-shot cosine made the stacker worse (and
 # doubled the encoding), and mpnet's zero-shot cosine did not earn its 6x encoding cost
 # (docs/embedding.md). train() keeps only the feature groups that lower grouped-CV MAE.
 CONFIG = {"base_model": "all-MiniLM-L6-v2", "method": "lora", "epochs": 4, "extra_bases": (),
