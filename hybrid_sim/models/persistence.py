@@ -210,10 +210,11 @@ def model_card(manifest: dict[str, Any]) -> str:
         for step in manifest.get("group_selection", []):
             lines.append(f"  - grouped-CV MAE with {' + '.join(step['groups'])}: {step['mae']:.2f}")
     if embedding:
-        lines.append(
-            f"- Embedding: base `{embedding['base_model']}`, fine-tuned with `{embedding['method']}`"
-            f" for {embedding['epochs']} epochs ({embedding['loss']} loss)"
-        )
+        lines.append(f"- Embedding: {_tuning(embedding)}")
+        if embedding.get("n_seeds", 1) > 1:
+            lines.append(f"  - the mean of {embedding['n_seeds']} fine-tunes that differ in their seed")
+        for member in embedding.get("ensemble", []):
+            lines.append(f"  - averaged with {_tuning({**embedding, **member})}")
     if training:
         lines.append(
             f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
@@ -228,8 +229,17 @@ def model_card(manifest: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py` for",
-        "the shipped default). Every file here is data: JSON, LightGBM text, safetensors.",
+        "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py",
+        "[--variant fast|accurate]` for the shipped models). Every file here is data: JSON,",
+        "LightGBM text, safetensors.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _tuning(settings: dict[str, Any]) -> str:
+    """One line on how an embedding was fine-tuned, from its group settings."""
+    where = (f" in the top {settings['lora_layers']} blocks" if settings.get("lora_layers") else "")
+    lr = f", lr {settings['learning_rate']:g}" if settings.get("learning_rate") else ""
+    return (f"base `{settings['base_model']}`, fine-tuned with `{settings['method']}`{where} "
+            f"for {settings['epochs']} epochs ({settings['loss']} loss{lr})")
