@@ -74,6 +74,16 @@ def test_the_frozen_prefix_reproduces_the_models_own_embeddings() -> None:
         np.testing.assert_allclose(prefix.embed(np.arange(len(texts))).numpy(), expected, atol=1e-5)
 
 
+def test_the_frozen_prefix_refuses_a_model_it_does_not_reproduce(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybrid_sim.models import frozen_prefix
+
+    real = frozen_prefix.transformer_blocks
+    # as if the model did more after its blocks than the shortcut runs
+    monkeypatch.setattr(frozen_prefix, "transformer_blocks", lambda model: real(model)[:-1])
+    with pytest.raises(ValueError, match="does not reproduce its embeddings"):
+        frozen_prefix.FrozenPrefix(Encoder().model, LEFT, first=4)
+
+
 def test_lora_in_the_top_blocks_trains_and_saves_only_those_blocks(tmp_path: Path) -> None:
     encoder = Encoder(method="lora", lora_layers=2)
     target = np.asarray(RATINGS, dtype=float) / 100

@@ -80,13 +80,37 @@ class FrozenPrefix:
         self.mask = features["attention_mask"]
         self.args, self.kwargs = _stack(captured)
         self.trim = self._trimming_is_exact()
+        self._check_against_model(texts)
+
+    def _check_against_model(self, texts: Sequence[str]) -> None:
+        """Refuse an architecture whose output this shortcut does not reproduce (say, a
+        final layer norm after the blocks): training would then fit something else."""
+        import torch
+
+        n = min(4, len(texts))
+        rows = np.arange(n)
+        expected = self.model.encode(list(texts[:n]), convert_to_tensor=True, normalize_embeddings=True)
+        with torch.no_grad():
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                got = torch.nn.functional.normalize(self.embed(rows), dim=-1)
+            finally:
+                self.model.train(was_training)
+        if not torch.allclose(got, expected.to(got.dtype), atol=1e-4):
+            raise ValueError(
+                f"lora_layers cannot be used with {type(self.model[0].auto_model).__name__}: "
+                "running its top blocks alone does not reproduce its embeddings; "
+                "use lora_layers=None (LoRA in every block)"
+            )
 
     def _trimming_is_exact(self) -> bool:
         """Whether cutting the shared padding off a batch leaves its embeddings unchanged.
 
         Every text was padded to the longest; a batch of short texts needs only its own
-        longest length (about 3x less work on DOXA). Which tensor dimensions are the
-        sequence is read off their size, so the shortcut is checked once, not assumed.
+        longest length (the longest DOXA item has 47 tokens, the median 14). Which tensor
+        dimensions are the sequence is read off their size, so the shortcut is checked
+        once, not assumed.
         """
         import torch
 
