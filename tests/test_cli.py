@@ -185,6 +185,28 @@ def test_train_command_writes_a_model(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "stacker.txt").exists()
 
 
+def test_train_command_passes_top_blocks_and_ensemble_members_to_train(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hybrid_sim
+
+    seen: dict = {}
+
+    def fake_train(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs)
+        scorer = HybridScorer()
+        scorer.cv_metrics_ = {}
+        return scorer
+
+    monkeypatch.setattr(hybrid_sim, "train", fake_train)
+    assert main(["train", "rated.csv", "-o", str(tmp_path / "m"), "--lora-layers", "2", "--quiet",
+                 "--ensemble", "all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3,epochs=2"]) == 0
+    assert seen["lora_layers"] == 2
+    assert seen["ensemble"] == [{"base_model": "all-mpnet-base-v2", "lora_layers": 2,
+                                 "learning_rate": 0.001, "epochs": 2}]
+    with pytest.raises(SystemExit):
+        main(["train", "rated.csv", "-o", "m", "--ensemble", "all-mpnet-base-v2,lora_layers"])
+
+
 def test_ablation_report_on_a_small_synthetic_set(tmp_path: Path) -> None:
     from hybrid_sim.ablation import ablation_report
 
