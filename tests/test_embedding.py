@@ -99,6 +99,20 @@ def test_lora_in_the_top_blocks_trains_and_saves_only_those_blocks(tmp_path: Pat
     np.testing.assert_array_equal(encoder.encode(LEFT), loaded.encode(LEFT))
 
 
+def test_top_block_lora_on_too_many_texts_falls_back_to_the_whole_model_with_a_warning(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybrid_sim.models.frozen_prefix import FrozenPrefix
+
+    monkeypatch.setattr(FrozenPrefix, "max_bytes", 1000)
+    encoder = Encoder(method="lora", lora_layers=2)
+    target = np.asarray(RATINGS, dtype=float) / 100
+    before = np.abs(encoder.cosine(LEFT, RIGHT) - target).mean()
+    with pytest.warns(RuntimeWarning, match="whole model instead"):
+        encoder.fine_tune(LEFT, RIGHT, target, epochs=3, learning_rate=2e-3, batch_size=4,
+                          show_progress=False)
+    assert np.abs(encoder.cosine(LEFT, RIGHT) - target).mean() < before
+
+
 def test_fine_tuning_is_deterministic() -> None:
     runs = []
     for _ in range(2):

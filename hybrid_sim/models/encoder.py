@@ -359,12 +359,18 @@ class Encoder:
         prepare = getattr(model, "preprocess", None) or model.tokenize
         prefix = None
         if self.method == "lora" and self.lora_layers is not None:
-            from hybrid_sim.models.frozen_prefix import FrozenPrefix, transformer_blocks
+            from hybrid_sim.models.frozen_prefix import FrozenPrefix, PrefixTooLarge, transformer_blocks
 
             distinct = list(dict.fromkeys([*left, *right]))
             row = {t: i for i, t in enumerate(distinct)}
             first = len(transformer_blocks(model)) - self.lora_layers
-            prefix = FrozenPrefix(model, distinct, first)
+            try:
+                prefix = FrozenPrefix(model, distinct, first)
+            except PrefixTooLarge as exc:
+                # the same parameters train either way; only slower (and with dropout in the
+                # frozen blocks too)
+                warnings.warn(f"{exc}: fine-tuning through the whole model instead", RuntimeWarning,
+                              stacklevel=2)
         model.train()
         bar = tqdm(total=total, desc=f"fine-tune {self.method}", disable=not show_progress)
         try:

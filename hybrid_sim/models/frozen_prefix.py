@@ -25,6 +25,10 @@ class _Stop(Exception):
     """Raised by the capture hook: nothing above the first trained block is needed."""
 
 
+class PrefixTooLarge(MemoryError):
+    """The kept block inputs of these texts would not fit ``FrozenPrefix.max_bytes``."""
+
+
 def transformer_blocks(model: Any) -> Any:
     """The ModuleList of transformer blocks inside a SentenceTransformer's first module."""
     import torch
@@ -44,6 +48,9 @@ class FrozenPrefix:
     with gradients flowing into the blocks from ``first`` on.
     """
 
+    # hidden states (and MPNet's position bias) are kept for every distinct text
+    max_bytes = 2 * 1024**3
+
     def __init__(self, model: Any, texts: Sequence[str], first: int, batch_size: int = 128) -> None:
         import torch
 
@@ -56,6 +63,13 @@ class FrozenPrefix:
         # and the chunks' captured tensors can be stacked
         features = prepare(list(texts))
         width = features["attention_mask"].shape[1]
+        config = model[0].auto_model.config
+        # per text: hidden states, plus a per-head position bias in models that pass one
+        per_text = 4 * (width + 1) * (config.hidden_size + config.num_attention_heads * (width + 1))
+        if per_text * len(texts) > self.max_bytes:
+            raise PrefixTooLarge(
+                f"{len(texts):,} distinct texts of up to {width} tokens would keep about "
+                f"{per_text * len(texts) / 1024**3:.1f} GiB of block inputs")
         if width < int(model.max_seq_length):
             features = _pad_one(features, model)
         captured: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
