@@ -97,10 +97,10 @@ def main() -> None:
     if args.ensemble_oof:
         # the mean of the members' tuned cosines, in the tuned column: what the ensemble stacks
         members = [np.load(p) for p in args.ensemble_oof]
-        ensemble = matrix.values.copy()
-        ensemble[:, names.index("embedding__cosine_tuned")] = np.mean(members, axis=0)
-        label = f"fine-tuned ensemble cosine alone (mean of {len(members)} models)"
         idx = names.index("embedding__cosine_tuned")
+        ensemble = matrix.values.copy()
+        ensemble[:, idx] = np.mean(members, axis=0)
+        label = f"fine-tuned ensemble cosine alone (mean of {len(members)} models)"
         pred = cv_predict(ensemble[:, [idx]], y, matrix.folds, ["embedding__cosine_tuned"])
         cap_rows.append({"variant": label, **regression_metrics(y, pred), "seconds": 0.0})
         chosen = variants["tuned cosine + classical groups"]

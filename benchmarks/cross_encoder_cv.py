@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from embedding_cv import oof_name  # benchmarks/ is on sys.path when a script runs
 
 from hybrid_sim.models.crossfit import grouped_folds, out_of_fold
-from hybrid_sim.models.encoder import resolve_base
+from hybrid_sim.models.encoder import resolve_base, warmup_linear_schedule
 from hybrid_sim.models.stacker import cv_predict, regression_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "doxa_train.csv"
@@ -46,9 +47,7 @@ def fit_predict(left: list[str], right: list[str], y: np.ndarray, train: np.ndar
     target = torch.tensor(y[train] / 100.0, dtype=torch.float32)
     steps = epochs * -(-len(a) // batch_size)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup + 1))))
+    scheduler = warmup_linear_schedule(optimiser, steps)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     rng = np.random.default_rng(seed)
     model.train()
@@ -104,7 +103,8 @@ def main() -> None:
     print(json.dumps(row))
     with args.out.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
-    np.save(RESULTS / f"oof_{variant.replace(':', '_')}.npy", crossfit.oof)
+    # beside the JSON-lines file, where `embedding_cv.py --recalibrate` looks for it
+    np.save(args.out.parent / f"oof_{oof_name(variant)}.npy", crossfit.oof)
 
 
 if __name__ == "__main__":

@@ -349,10 +349,7 @@ class Encoder:
         steps_per_epoch = max(1, -(-n // batch_size))
         total = steps_per_epoch * epochs
         optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
-        warmup = max(1, int(total * warmup_ratio))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup + 1)))
-        )
+        scheduler = warmup_linear_schedule(optimiser, total, warmup_ratio)
         target = torch.tensor(np.asarray(labels, dtype=np.float32))
         rng = np.random.default_rng(seed)
         # sentence-transformers 6 renamed tokenize to preprocess
@@ -483,6 +480,17 @@ class Encoder:
                     params[name].copy_(tensor)
         encoder.model.eval()
         return encoder
+
+
+def warmup_linear_schedule(optimiser: Any, total: int, warmup_ratio: float = 0.1) -> Any:
+    """Learning rate rising linearly over the first ``warmup_ratio`` of ``total`` steps,
+    then falling linearly to zero (the schedule sentence-transformers' trainer uses)."""
+    import torch
+
+    warmup = max(1, int(total * warmup_ratio))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup + 1)))
+    )
 
 
 def _layer_index(name: str) -> list[str]:
