@@ -3,7 +3,7 @@
 A folder holds ``manifest.json`` (versions, feature configuration, base model identity,
 training-data hash, CV metrics and the sha256 of every other file), ``stacker.txt``
 (LightGBM's text model), ``embedding/`` (the adapter) and ``README.md`` (a model card).
-No pickle or joblib anywhere: loading a folder never runs code from it.
+No pickle or joblib serialisation anywhere: loading a folder never runs code from it.
 """
 
 from __future__ import annotations
