@@ -45,6 +45,27 @@ def test_each_distinct_sentence_is_encoded_once(monkeypatch: pytest.MonkeyPatch)
     assert sorted(seen) == ["a b", "c"]
 
 
+def test_parallel_encoding_matches_one_call_and_restores_torch_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    texts = [f"{a} {i}" for i, (a, _, _) in enumerate(TINY_PAIRS * 3)]
+    monkeypatch.setenv("HYBRID_SIM_ENCODE_WORKERS", "1")
+    expected = Encoder(batch_size=2).encode(texts)
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("HYBRID_SIM_ENCODE_WORKERS", "2")
+    parallel = Encoder(batch_size=2)  # 36 texts: 5 tasks of 8 over 2 threads
+    np.testing.assert_allclose(parallel.encode(texts), expected, atol=1e-6)
+    assert torch.get_num_threads() == threads
+
+
+def test_a_bad_worker_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYBRID_SIM_ENCODE_WORKERS", "two")
+    with pytest.raises(ValueError, match="HYBRID_SIM_ENCODE_WORKERS"):
+        Encoder(batch_size=2).encode([f"text {i}" for i in range(20)])
+
+
 @pytest.mark.parametrize("method", ["lora", "top_layers"])
 def test_tiny_fine_tune_moves_cosines_towards_labels(method: str) -> None:
     encoder = Encoder(method=method)

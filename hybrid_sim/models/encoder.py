@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,9 @@ BACKENDS = ("torch", "onnx", "auto")
 ONNX_MIN_TEXTS = 5_000
 # where `scripts/install_mpnet.py` unpacks the optional larger base model
 MODEL_HOME = data_home()
+# texts per task of the parallel encoder: a few batches, so that workers share the load
+# evenly while each task still sorts its texts by length to pad little
+_CHUNK_BATCHES = 4
 
 
 def _packaged_minilm() -> str:
@@ -90,6 +96,50 @@ def _hash_weights(path: str, size: int, mtime_ns: int) -> str:
     # loading a model checks the same base up to three times (base cosine, adapter,
     # cross-fit key); size and mtime in the key make a replaced file hash afresh
     return sha256_file(path)
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+def encode_workers() -> int:
+    """How many threads encode at once: ``$HYBRID_SIM_ENCODE_WORKERS``, else PyTorch's
+    intra-op thread count as the caller set it (1 turns the parallel encoder off)."""
+    value = os.environ.get("HYBRID_SIM_ENCODE_WORKERS", "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"$HYBRID_SIM_ENCODE_WORKERS must be a positive integer, got {value!r}")
+        return int(value)
+    import torch
+
+    with _threads_lock:
+        return _threads_saved if _threads_users else torch.get_num_threads()
+
+
+@contextmanager
+def _one_intra_op_thread() -> Iterator[None]:
+    """PyTorch on one intra-op thread while any parallel encode runs, then as it was.
+
+    On short sentences one thread per batch does more per core than one batch split
+    across threads (benchmarks/encoder_speed.py), and a single-threaded worker does not
+    stall when spaCy's parse takes a core from it.
+    """
+    import torch
+
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
 
 
 def _seed_everything(seed: int) -> None:
@@ -234,10 +284,7 @@ class Encoder:
             if onnx is not None:
                 vectors = onnx.encode(missing, batch_size=self.batch_size)
             else:
-                vectors = self.model.encode(
-                    missing, batch_size=self.batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=show_progress,
-                ).astype(np.float32)
+                vectors = self._torch_encode(missing, show_progress)
             for text, vector in zip(missing, vectors):
                 self._cache[text] = vector
             while len(self._cache) > self.cache_size:
@@ -249,6 +296,33 @@ class Encoder:
             if vector is None:  # evicted by a batch larger than the cache
                 vector = self.encode([text])[0]
             out[i] = vector
+        return out
+
+    def _torch_encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Encode with PyTorch: batches spread over ``encode_workers()`` threads, each
+        running the model on one intra-op thread (same embeddings to about 1e-7)."""
+        def run(chunk: list[str], progress: bool = False) -> np.ndarray:
+            return self.model.encode(
+                chunk, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=progress,
+            ).astype(np.float32)
+
+        size = self.batch_size * _CHUNK_BATCHES
+        workers = min(encode_workers(), -(-len(texts) // size))
+        if workers <= 1:
+            return run(texts, show_progress)
+        from tqdm.auto import tqdm
+
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        chunks = [order[i : i + size] for i in range(0, len(texts), size)]
+        # the tokenizer settles its padding and truncation state here, before threads share it
+        (getattr(self.model, "preprocess", None) or self.model.tokenize)(texts[:1])
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        with (_one_intra_op_thread(), ThreadPoolExecutor(workers) as pool,
+              tqdm(total=len(texts), desc="encode", disable=not show_progress) as bar):
+            for idx, part in zip(chunks, pool.map(lambda idx: run([texts[i] for i in idx]), chunks)):
+                out[idx] = part
+                bar.update(len(idx))
         return out
 
     def _onnx_key(self) -> str:
