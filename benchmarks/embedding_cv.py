@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--config", action="append", default=[],
                         help="method[@top_blocks]:lr:epochs[:loss[:base]], repeatable; "
                              "lora@2 puts LoRA in the top 2 blocks only")
+    parser.add_argument("--soup", action="store_true",
+                        help="with --n-seeds N: average the seeds' LoRA weights into one encoder "
+                             "(a model soup) instead of averaging their cosines")
     parser.add_argument("--n-seeds", type=int, default=1,
                         help="average the tuned cosine over this many fine-tuning seeds")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_cv.jsonl"))
@@ -78,11 +81,11 @@ def main() -> None:
         loss = rest[0] if rest else "cosine"
         base = rest[1] if len(rest) > 1 else "all-MiniLM-L6-v2"
         if args.n_seeds > 1:
-            spec = f"{spec}:x{args.n_seeds}"
+            spec = f"{spec}:{'soup' if args.soup else 'x'}{args.n_seeds}"
         emb = EmbeddingCosine(base_model=base, method=method, lora_layers=lora_layers,
                               learning_rate=float(lr),
                               epochs=int(epochs), loss=loss, n_seeds=args.n_seeds,
-                              show_progress=False)
+                              soup=args.soup, show_progress=False)
         start = time.perf_counter()
         if method == "none":
             cos = emb.fit(X).transform(X)[:, 0]
@@ -95,10 +98,12 @@ def main() -> None:
         if method != "none":
             # an untrained delta has the same tensors, hence the same size, as a trained one
             with tempfile.TemporaryDirectory() as tmp:
+                # a soup of n seeds is one adapter of n times the rank: the same bytes
                 size = args.n_seeds * sum(f.stat().st_size for f in emb._new_encoder().save(tmp))
         record({"variant": spec, "base": base,
                 "method": method + (f" (top {lora_layers} blocks)" if lora_layers else ""), "lr": float(lr),
-                "epochs": int(epochs), "loss": loss, "n_seeds": args.n_seeds, "cv_seconds": round(seconds, 1),
+                "epochs": int(epochs), "loss": loss, "n_seeds": args.n_seeds,
+                **({"soup": True} if args.soup else {}), "cv_seconds": round(seconds, 1),
                 "adapter_bytes": size, **regression_metrics(y, pred)})
         np.save(args.out.parent / f"oof_{oof_name(spec)}.npy", cos)
     write_table(args.out, args.out.with_suffix(".md"))

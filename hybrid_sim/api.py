@@ -160,6 +160,7 @@ def train(
     extra_bases: Sequence[str] = (),
     base_cosine: bool = True,
     n_seeds: int = 1,
+    soup: bool = False,
     ensemble: Sequence[dict[str, Any]] = (),
     select_groups: bool = True,
     cv: int = 5,
@@ -188,7 +189,7 @@ def train(
         params["embedding"] = {
             "base_model": base_model, "method": method, "lora_layers": lora_layers, "epochs": epochs,
             "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
-            "base_cosine": base_cosine, "n_seeds": n_seeds, "ensemble": tuple(ensemble),
+            "base_cosine": base_cosine, "n_seeds": n_seeds, "soup": soup, "ensemble": tuple(ensemble),
             "cv": cv, "seed": seed,
             "show_progress": show_progress,
         }

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the zero-shot cosine of the base model (encodes half as much)")
     p.add_argument("--n-seeds", type=int, default=1,
                    help="average the tuned cosine over this many fine-tuning seeds")
+    p.add_argument("--soup", action="store_true",
+                   help="with --n-seeds: average the seeds' LoRA weights into one encoder, which "
+                        "scores as fast as one seed")
     p.add_argument("--ensemble", action="append", default=[], type=ensemble_entry,
                    metavar="BASE[,KEY=VALUE...]",
                    help="also fine-tune this base model and average its tuned cosine in; keys "
@@ -151,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
             groups=args.groups, base_model=args.base_model, method=args.method,
             lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
             extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
-            n_seeds=args.n_seeds, ensemble=args.ensemble, select_groups=not args.all_groups,
+            n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble, select_groups=not args.all_groups,
             cv=args.cv, seed=args.seed,
             show_progress=not args.quiet, sep=args.sep,
         )

@@ -199,8 +199,10 @@ def test_train_command_passes_top_blocks_and_ensemble_members_to_train(
 
     monkeypatch.setattr(hybrid_sim, "train", fake_train)
     assert main(["train", "rated.csv", "-o", str(tmp_path / "m"), "--lora-layers", "2", "--quiet",
+                 "--n-seeds", "2", "--soup",
                  "--ensemble", "all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3,epochs=2"]) == 0
     assert seen["lora_layers"] == 2
+    assert (seen["n_seeds"], seen["soup"]) == (2, True)
     assert seen["ensemble"] == [{"base_model": "all-mpnet-base-v2", "lora_layers": 2,
                                  "learning_rate": 0.001, "epochs": 2}]
     with pytest.raises(SystemExit):

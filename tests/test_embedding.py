@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,47 @@ def test_a_seed_ensemble_round_trips_through_its_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))
 
 
+def test_a_soup_is_the_model_with_its_members_mean_weights() -> None:
+    import torch
+
+    members = [Encoder(method="lora").fine_tune(LEFT, RIGHT, np.array(RATINGS) / 100, epochs=1,
+                                               learning_rate=5e-3, seed=s, show_progress=False)
+               for s in (0, 1)]
+    soup = Encoder.soup(members)
+    for member in members:
+        member.encode(["merge the adapter into the weights"])
+    weights = [dict(m.model.named_parameters()) for m in members]
+    plain = Encoder()
+    with torch.no_grad():
+        for name, param in plain.model.named_parameters():
+            lora_name = re.sub(r"\.(weight|bias)$", r".base_layer.\1", name)
+            key = lora_name if lora_name in weights[0] else name
+            param.copy_((weights[0][key] + weights[1][key]) / 2)
+    texts = LEFT + RIGHT
+    assert soup.lora_r == 32
+    np.testing.assert_allclose(soup.encode(texts), plain.encode(texts), atol=1e-6)
+    assert np.abs(members[0].encode(texts) - plain.encode(texts)).max() > 1e-3
+
+
+def test_a_soup_group_cross_fits_and_round_trips_as_one_adapter(tmp_path: Path) -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    emb = EmbeddingCosine(epochs=1, learning_rate=1e-3, n_seeds=2, soup=True, base_cosine=False)
+    oof = emb.fit_transform(X, RATINGS)[:, 0]
+    assert len(emb.encoders_) == 1 and emb.encoders_[0].lora_r == 32
+    np.testing.assert_array_equal(oof, emb.crossfit_.oof)
+    emb.crossfit_.check_disjoint(LEFT, RIGHT)
+    emb.save_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter.json", "adapter.safetensors"]
+    loaded = EmbeddingCosine(n_seeds=2, soup=True, base_cosine=False).load_files(tmp_path, emb.get_state())
+    np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))
+
+
+@pytest.mark.parametrize("settings", [{"n_seeds": 1}, {"method": "top_layers", "n_seeds": 2}])
+def test_a_soup_needs_several_lora_seeds(settings: dict) -> None:
+    with pytest.raises(ValueError, match="soup"):
+        EmbeddingCosine(soup=True, **settings).fit([["a", "b"]] * 5, [1, 2, 3, 4, 5])
+
+
 TOP_BLOCKS = {"lora_layers": 2, "learning_rate": 2e-3}
 
 
@@ -276,6 +318,7 @@ def test_an_ensemble_averages_its_members_cross_fits_each_alone_and_round_trips(
 @pytest.mark.parametrize("entry, message", [
     ("all-mpnet-base-v2", "must be a dict"),
     ({"n_seeds": 2}, "cannot set"),
+    ({"soup": True}, "cannot set"),
     ({"no_such_setting": 1}, "ensemble\\[0\\]"),
     ({"method": "none"}, "must fine-tune"),
 ])

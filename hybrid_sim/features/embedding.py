@@ -35,7 +35,9 @@ class EmbeddingCosine(PairFeatures):
     ``method="none"``), ``cosine_base`` (the base model as shipped; absent when
     ``base_cosine=False``) and one zero-shot ``cosine_<name>`` per model in ``extra_bases``.
     With ``n_seeds > 1`` the tuned cosine is the mean over that many fine-tunes with seeds
-    ``seed, seed + 1, ...`` (the cross-fitting folds always come from ``seed``).
+    ``seed, seed + 1, ...`` (the cross-fitting folds always come from ``seed``); with
+    ``soup=True`` their LoRA weights are averaged into one encoder instead (one encode per
+    sentence instead of ``n_seeds``; see ``Encoder.soup``).
     ``ensemble`` adds more fine-tuned models, each a dict of settings that override this
     group's (e.g. ``{"base_model": "all-mpnet-base-v2", "lora_layers": 2, "learning_rate":
     1e-3, "epochs": 2}``); the tuned cosine is then the mean of this model's (over its
@@ -64,6 +66,7 @@ class EmbeddingCosine(PairFeatures):
         extra_bases: tuple[str, ...] = (),
         base_cosine: bool = True,
         n_seeds: int = 1,
+        soup: bool = False,
         ensemble: tuple[dict[str, Any], ...] = (),
         seed: int = 0,
         show_progress: bool = False,
@@ -81,6 +84,7 @@ class EmbeddingCosine(PairFeatures):
         self.extra_bases = extra_bases
         self.base_cosine = base_cosine
         self.n_seeds = n_seeds
+        self.soup = soup
         self.ensemble = ensemble
         self.seed = seed
         self.show_progress = show_progress
@@ -98,6 +102,8 @@ class EmbeddingCosine(PairFeatures):
                              "or extra_bases")
         if int(self.n_seeds) < 1 or (self.n_seeds > 1 and self.method == "none"):
             raise ValueError(f"n_seeds must be >= 1 (and 1 when method='none'), got {self.n_seeds!r}")
+        if self.soup and (self.method != "lora" or self.n_seeds < 2):
+            raise ValueError("soup=True averages LoRA seeds: it needs method='lora' and n_seeds >= 2")
         if self.ensemble and self.method == "none":
             raise ValueError("ensemble averages tuned cosines: it needs a method other than 'none'")
         self._partners()
@@ -108,10 +114,11 @@ class EmbeddingCosine(PairFeatures):
         for k, overrides in enumerate(self.ensemble):
             if not isinstance(overrides, dict):
                 raise ValueError(f"ensemble[{k}] must be a dict of settings, got {overrides!r}")
-            own = {"ensemble", "base_cosine", "extra_bases", "n_seeds"} & set(overrides)
+            own = {"ensemble", "base_cosine", "extra_bases", "n_seeds", "soup"} & set(overrides)
             if own:
                 raise ValueError(f"ensemble[{k}] cannot set {sorted(own)}")
-            partner = clone(self).set_params(ensemble=(), base_cosine=False, extra_bases=(), n_seeds=1)
+            partner = clone(self).set_params(ensemble=(), base_cosine=False, extra_bases=(), n_seeds=1,
+                                             soup=False)
             try:
                 partner.set_params(**overrides)
             except ValueError as exc:
@@ -155,6 +162,8 @@ class EmbeddingCosine(PairFeatures):
         self._zero_shot_encoders()
         self.encoders_ = ([self._tune(left, right, target, s) for s in self._member_seeds()]
                           if self.method != "none" else [])
+        if self.soup:
+            self.encoders_ = [Encoder.soup(self.encoders_)]
         self.partners_ = [p.fit(X, target) for p in self._partners()]
         self.n_features_in_ = 2
         self.fitted_ = True
@@ -170,7 +179,8 @@ class EmbeddingCosine(PairFeatures):
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
         folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
-        members = [self._cross_fit_member(left, right, target, folds, s) for s in self._member_seeds()]
+        members = ([self._cross_fit_soup(left, right, target, folds)] if self.soup else
+                   [self._cross_fit_member(left, right, target, folds, s) for s in self._member_seeds()])
         partners = [p.cross_fit(X, target) for p in self._partners()]
         if len(members) == 1 and not partners:
             return members[0]
@@ -179,8 +189,19 @@ class EmbeddingCosine(PairFeatures):
 
     def _cross_fit_member(self, left: list[str], right: list[str], target: np.ndarray,
                           folds: list[tuple[np.ndarray, np.ndarray]], seed: int) -> CrossFit:
+        return self._cross_fit_seeds(left, right, target, folds, [seed])
+
+    def _cross_fit_soup(self, left: list[str], right: list[str], target: np.ndarray,
+                        folds: list[tuple[np.ndarray, np.ndarray]]) -> CrossFit:
+        # each fold's soup needs every seed's model of that fold, so the soup is one entry
+        return self._cross_fit_seeds(left, right, target, folds, self._member_seeds())
+
+    def _cross_fit_seeds(self, left: list[str], right: list[str], target: np.ndarray,
+                         folds: list[tuple[np.ndarray, np.ndarray]], seeds: list[int]) -> CrossFit:
         def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            encoder = self._tune([left[i] for i in train], [right[i] for i in train], target[train], seed)
+            tuned = [self._tune([left[i] for i in train], [right[i] for i in train], target[train], s)
+                     for s in seeds]
+            encoder = tuned[0] if len(tuned) == 1 else Encoder.soup(tuned)
             return encoder.cosine([left[i] for i in test], [right[i] for i in test])
 
         if not self.cache:
@@ -191,10 +212,11 @@ class EmbeddingCosine(PairFeatures):
             "format": "hybrid_sim.crossfit/2",
             "base_sha256": self._new_encoder().fingerprint,
             **{k: v for k, v in self.get_params().items()
-               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds", "ensemble")
+               if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds", "ensemble",
+                            "soup")
                # absent from keys written before the option existed: those stay valid
                and not (k == "lora_layers" and v is None)},
-            "seed": seed,
+            **({"seed": seeds[0]} if len(seeds) == 1 else {"soup_seeds": seeds}),
             "fold_seed": self.seed,
             "learning_rate": self.learning_rate or DEFAULT_LR[self.method],
         }
@@ -236,8 +258,9 @@ class EmbeddingCosine(PairFeatures):
         return state
 
     def _member_folders(self, folder: Path) -> list[Path]:
-        # one seed keeps the adapter at the top of the folder, as models saved before n_seeds did
-        if self.n_seeds == 1:
+        # one seed (or one soup of seeds) keeps the adapter at the top of the folder, as
+        # models saved before n_seeds did
+        if self.n_seeds == 1 or self.soup:
             return [folder]
         return [folder / f"seed_{s}" for s in self._member_seeds()]
 

@@ -475,6 +475,39 @@ class Encoder:
         self._cache.clear()
         return self
 
+    @classmethod
+    def soup(cls, encoders: Sequence[Encoder]) -> Encoder:
+        """One LoRA encoder whose weights are the mean of ``encoders``' (a "model soup").
+
+        The mean of n LoRA deltas (scaling alpha / r = 2 in each) is exactly one LoRA
+        delta of rank n * r: the A matrices stacked, the B matrices side by side over n.
+        So the soup encodes at the cost of one model, where averaging cosines costs n.
+
+        >>> one = Encoder(method="lora")
+        >>> Encoder.soup([one, one]).lora_r
+        32
+        """
+        import torch
+
+        first = encoders[0]
+        for k, other in enumerate(encoders):
+            if other.method != "lora" or (other.base_model, other.lora_layers) != (
+                first.base_model, first.lora_layers
+            ):
+                raise ValueError(f"encoders[{k}]: a soup needs LoRA encoders with one base model "
+                                 "and the same adapted blocks")
+        out = cls(first.base_model, method="lora", lora_r=sum(e.lora_r for e in encoders),
+                  lora_layers=first.lora_layers, batch_size=first.batch_size,
+                  backend=first.backend, cache_size=first.cache_size)
+        params = [dict(e.model.named_parameters()) for e in encoders]
+        with torch.no_grad():
+            for name, param in out.model.named_parameters():
+                if "lora_A" in name:
+                    param.copy_(torch.cat([q[name] for q in params], dim=0))
+                elif "lora_B" in name:
+                    param.copy_(torch.cat([q[name] for q in params], dim=1) / len(encoders))
+        return out
+
     # -- persistence ----------------------------------------------------------------
     def save(self, folder: str | Path) -> list[Path]:
         """Write the delta (safetensors) and its config (JSON); return the files written."""

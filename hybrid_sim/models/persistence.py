@@ -212,7 +212,9 @@ def model_card(manifest: dict[str, Any]) -> str:
     if embedding:
         lines.append(f"- Embedding: {_tuning(embedding)}")
         if embedding.get("n_seeds", 1) > 1:
-            lines.append(f"  - the mean of {embedding['n_seeds']} fine-tunes that differ in their seed")
+            how = ("one encoder whose LoRA weights are the mean (a soup)" if embedding.get("soup")
+                   else "the mean cosine")
+            lines.append(f"  - {how} of {embedding['n_seeds']} fine-tunes that differ in their seed")
         for member in embedding.get("ensemble", []):
             lines.append(f"  - averaged with {_tuning({**embedding, **member})}")
     if training:
