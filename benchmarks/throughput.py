@@ -3,9 +3,10 @@
 Scores N pairs over M distinct synthetic questionnaire items, in one run, each contender
 in its own subprocess (so peak memory is its own): bare = encode each distinct item once
 with sentence-transformers and take dot products; hybrid = the shipped default model's
-``predict`` (features + stacker), from cold caches, once with its encoder on PyTorch and
-once on ONNX Runtime (the export is made during the untimed warm-up, as it is once per
-machine and model in real use), and the shipped "fast" model (one seed) on PyTorch.
+``predict`` (features + stacker), from cold caches, with its encoder on PyTorch (batches
+spread over one thread per core, as shipped), on PyTorch with each batch split across the
+cores instead (``HYBRID_SIM_ENCODE_WORKERS=1``, how it encoded before), and on ONNX Runtime
+(the export is made during the untimed warm-up, as it is once per machine and model in real use).
 Reports pairs/s, the time ratio against bare, the share of time per stage and peak RSS.
 The timed hybrid run is ``predict`` itself, whose feature groups run in parallel threads;
 the stage shares come from one more run of each hybrid that does the stages one after
@@ -61,9 +62,15 @@ def make_pairs(n: int, m: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return [items[i] for i in a], [items[i] for i in b]
 
 
-# shipped model and encoder back-end of each hybrid contender
-HYBRIDS = {"hybrid_torch": ("default", "torch"), "hybrid_onnx": ("default", "onnx"),
-           "fast_torch": ("fast", "torch")}
+# shipped model, encoder back-end and $HYBRID_SIM_ENCODE_WORKERS ("": as shipped) of each
+# hybrid contender
+HYBRIDS = {"hybrid_torch": ("default", "torch", ""), "hybrid_torch_intra_op": ("default", "torch", "1"),
+           "hybrid_onnx": ("default", "onnx", "")}
+
+
+def describe(kind: str) -> str:
+    name, backend, workers = HYBRIDS[kind]
+    return f"{name}, {backend}" + (", batch split across cores" if workers == "1" else "")
 
 
 def peak_mb() -> float:
@@ -89,12 +96,14 @@ def run_bare(left: list[str], right: list[str]) -> dict:
 
 
 def run_hybrid(left: list[str], right: list[str], chunk: int, name: str, backend: str,
-               staged: bool) -> dict:
+               workers: str, staged: bool) -> dict:
     """``model.predict`` chunk by chunk (the timed path: groups run in parallel threads),
     or, when ``staged``, the same work one stage after another to time each stage."""
     import os
 
     os.environ["HYBRID_SIM_BACKEND"] = backend
+    if workers:
+        os.environ["HYBRID_SIM_ENCODE_WORKERS"] = workers
     import hybrid_sim
     from hybrid_sim.features._nlp import analyse
 
@@ -178,7 +187,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in r["hybrid_stage_share"].items())
-        lines.append(f"| {r['pairs']:,} | {r['items']:,} | {', '.join(HYBRIDS[r['hybrid']])} | "
+        lines.append(f"| {r['pairs']:,} | {r['items']:,} | {describe(r['hybrid'])} | "
                      f"{r['bare_pairs_per_s']:,.0f} | "
                      f"{r['hybrid_pairs_per_s']:,.0f} | {r['time_ratio']:.2f}x | {shares} | "
                      f"{r['bare_peak_mb']:.0f} / {r['hybrid_peak_mb']:.0f} |")

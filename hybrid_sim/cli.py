@@ -11,7 +11,7 @@ from typing import Any
 
 from hybrid_sim.pairs import DEFAULT_COLUMNS
 
-MODEL_HELP = ("model folder, or a shipped model by name: default (the default), fast, or "
+MODEL_HELP = ("model folder, or a shipped model by name: default (the default) or "
               "accurate (needs `make mpnet`)")
 
 

@@ -134,11 +134,11 @@ def test_explain_adds_group_contributions(classical_model: Path, tmp_path: Path)
 
 
 def test_explain_with_a_model_that_keeps_a_group_only_for_the_cap(tmp_path: Path) -> None:
-    # the shipped fast model computes the negation flags for the cap, but stacks only the
+    # the shipped default model computes the negation flags for the cap, but stacks only the
     # embedding: there is an embedding contribution and no negation one
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     AWKWARD.to_csv(src, index=False)
-    score_file(src, out, "fast", explain=True, quiet=True)
+    score_file(src, out, "default", explain=True, quiet=True)
     got = pd.read_csv(out)
     assert "contribution_embedding" in got and "contribution_negation" not in got
     assert got["similarity"].between(0, 100).all()

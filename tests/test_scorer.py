@@ -215,13 +215,16 @@ def test_shipped_model_files_fit_the_size_budget() -> None:
     assert size <= 20 * 1024 * 1024
 
 
-def test_shipped_models_load_by_name_and_score_the_user_pairs() -> None:
-    for name in ("default", "fast"):
-        paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?",
-                                      model=name)
-        reversal = hybrid_sim.score("Child bullies others", "Child is often bullied", model=name)
-        assert isinstance(paraphrase, float) and paraphrase > reversal
-        assert reversal <= 20  # the contrast cap
+def test_the_shipped_default_is_one_encoder_and_scores_the_user_pairs() -> None:
+    model = hybrid_sim.load("default")
+    (encoder,) = model.features_.named_transformers["embedding"].encoders_  # the soup of 2 seeds
+    assert encoder.lora_r == 32
+    paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?",
+                                  model="default")
+    reversal = hybrid_sim.score("Child bullies others", "Child is often bullied", model="default")
+    sleep = hybrid_sim.score("I have trouble sleeping", "I sleep very deeply", model="default")
+    assert isinstance(paraphrase, float) and paraphrase > max(reversal, sleep)
+    assert max(reversal, sleep) <= 20  # the contrast cap
     with pytest.raises(ValueError, match="no shipped model"):
         hybrid_sim.api.shipped_model_path("huge")
 

@@ -232,7 +232,7 @@ def model_card(manifest: dict[str, Any]) -> str:
     lines += [
         "",
         "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py",
-        "[--variant fast|accurate]` for the shipped models). Every file here is data: JSON,",
+        "[--variant accurate]` for the shipped models). Every file here is data: JSON,",
         "LightGBM text, safetensors.",
         "",
     ]
