@@ -59,18 +59,21 @@ def check_texts(values: Sequence[Any], column: str) -> list[str]:
     >>> check_texts(["I feel sad ", "Felt\\thopeless"], "sentence_1")
     ['I feel sad', 'Felt hopeless']
     """
-    out: list[str] = []
-    # files repeat a few thousand items over millions of rows: normalise each text once
-    seen: dict[str, str] = {}
-    for row, value in enumerate(values):
-        text = seen.get(value) if isinstance(value, str) else None
-        if text is None:
-            text = normalise_text(value) if isinstance(value, str) else ""
-            if not text:
-                raise ValueError(f"row {row}, column {column!r}: {text_problem(value)}")
-            seen[value] = text
-        out.append(text)
-    return out
+    values = list(values)
+    try:
+        # files repeat a few thousand items over millions of rows: check each text once
+        distinct = list(dict.fromkeys(values))
+    except TypeError:  # an unhashable value (a list, say): check row by row
+        distinct = values
+    mapping: dict[Any, str] = {}
+    for value in distinct:
+        text = normalise_text(value) if isinstance(value, str) else ""
+        if not text:
+            # a dict keeps the first of equal keys, so this is the value's first row
+            row = next(i for i, v in enumerate(values) if v is value)
+            raise ValueError(f"row {row}, column {column!r}: {text_problem(value)}")
+        mapping[value] = text
+    return [mapping[v] for v in values]
 
 
 @dataclass(frozen=True)

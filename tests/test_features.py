@@ -63,6 +63,26 @@ def test_batched_flags_follow_the_one_pair_definitions() -> None:
     assert got["negation__role_reversal"].any() and got["negation__voice_mismatch"].any()
 
 
+def test_flags_do_not_depend_on_what_earlier_batches_left_in_the_row_memo(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of one file share sentence rows; a tiny memo (evicting within a batch) and a
+    memo warmed by other batches in another order must give the same features."""
+    import hybrid_sim.features.negation as negation
+
+    rows = _golden_rows()
+    X = np.array([[r["text_a"], r["text_b"]] for r in rows], dtype=object)
+    f = NegationFeatures().fit(FIT_PAIRS)
+    monkeypatch.setattr(negation, "ROWS", negation._RowMemo())
+    expected = f.transform(X)
+    monkeypatch.setattr(negation, "ROWS", negation._RowMemo(max_size=2))
+    np.testing.assert_array_equal(f.transform(X), expected)
+    warmed = negation._RowMemo()
+    monkeypatch.setattr(negation, "ROWS", warmed)
+    f.transform(X[::-1, ::-1])
+    f.transform(X[: len(X) // 2])
+    np.testing.assert_array_equal(f.transform(X), expected)
+
+
 def test_groups_asking_for_the_same_texts_at_once_parse_each_text_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
