@@ -62,15 +62,19 @@ def make_pairs(n: int, m: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return [items[i] for i in a], [items[i] for i in b]
 
 
-# shipped model, encoder back-end and $HYBRID_SIM_ENCODE_WORKERS ("": as shipped) of each
+# shipped model, encoder back-end, $HYBRID_SIM_ENCODE_WORKERS ("": as shipped) and contrast
+# cap (on as shipped; off skips spaCy's parse, which only the cap's flags need) of each
 # hybrid contender
-HYBRIDS = {"hybrid_torch": ("default", "torch", ""), "hybrid_torch_intra_op": ("default", "torch", "1"),
-           "hybrid_onnx": ("default", "onnx", "")}
+HYBRIDS = {"hybrid_torch": ("default", "torch", "", True),
+           "hybrid_torch_intra_op": ("default", "torch", "1", True),
+           "hybrid_onnx": ("default", "onnx", "", True),
+           "hybrid_torch_no_cap": ("default", "torch", "", False)}
 
 
 def describe(kind: str) -> str:
-    name, backend, workers = HYBRIDS[kind]
-    return f"{name}, {backend}" + (", batch split across cores" if workers == "1" else "")
+    name, backend, workers, cap = HYBRIDS[kind]
+    return (f"{name}, {backend}" + (", batch split across cores" if workers == "1" else "")
+            + ("" if cap else ", contrast cap off (no parse)"))
 
 
 def peak_mb() -> float:
@@ -96,7 +100,7 @@ def run_bare(left: list[str], right: list[str]) -> dict:
 
 
 def run_hybrid(left: list[str], right: list[str], chunk: int, name: str, backend: str,
-               workers: str, staged: bool) -> dict:
+               workers: str, cap: bool, staged: bool) -> dict:
     """``model.predict`` chunk by chunk (the timed path: groups run in parallel threads),
     or, when ``staged``, the same work one stage after another to time each stage."""
     import os
@@ -106,8 +110,11 @@ def run_hybrid(left: list[str], right: list[str], chunk: int, name: str, backend
         os.environ["HYBRID_SIM_ENCODE_WORKERS"] = workers
     import hybrid_sim
     from hybrid_sim.features._nlp import analyse
+    from hybrid_sim.models.stacker import group_columns
 
     model = hybrid_sim.load(name)
+    if not cap:
+        model.set_params(contrast_cap=None)
     model.predict([["warm up", "the model"]])  # loads torch, spaCy; not part of the timing
     stages: dict[str, float] = {}
     start = time.perf_counter()
@@ -116,17 +123,21 @@ def run_hybrid(left: list[str], right: list[str], chunk: int, name: str, backend
         if not staged:
             model.predict(X)
             continue
-        t = time.perf_counter()
-        analyse(list(X[:, 0]) + list(X[:, 1]))
-        stages["parse"] = stages.get("parse", 0.0) + time.perf_counter() - t
-        blocks = []
-        for name, transformer in model.features_.transformer_list:
+        groups = model._groups_in_use()  # what predict computes
+        if set(groups) & {"bow", "negation"}:  # the groups that read spaCy's parse
             t = time.perf_counter()
-            blocks.append(transformer.transform(X))
+            analyse(list(X[:, 0]) + list(X[:, 1]))
+            stages["parse"] = stages.get("parse", 0.0) + time.perf_counter() - t
+        matrix = np.full((len(X), len(model.feature_names_)), np.nan)
+        for name, transformer in model.features_.transformer_list:
+            if name not in groups:
+                continue
+            t = time.perf_counter()
+            matrix[:, group_columns(model.feature_names_, [name])] = transformer.transform(X)
             key = {"embedding": "embed"}.get(name, name)
             stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
         t = time.perf_counter()
-        model.predict_features(np.column_stack(blocks))
+        model.predict_features(matrix)
         stages["stack"] = stages.get("stack", 0.0) + time.perf_counter() - t
     return {"seconds": time.perf_counter() - start, "stages": stages}
 

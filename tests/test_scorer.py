@@ -61,6 +61,30 @@ def test_groups_computed_in_parallel_threads_equal_the_sequential_union(tiny_mod
     np.testing.assert_array_equal(threaded, sequential)
 
 
+def test_without_the_contrast_cap_a_group_kept_only_for_it_is_not_computed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybrid_sim.features import _nlp
+
+    model = hybrid_sim.load("default")  # stacks the embedding only; negation feeds the cap
+    capped = model.transform_features(PAIRS)
+    assert not np.isnan(capped).any()
+    uncapped_model = hybrid_sim.load("default")  # a fresh copy: load never shares
+    uncapped_model.set_params(contrast_cap=None)
+
+    def no_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("spaCy parse ran although nothing reads it")
+
+    monkeypatch.setattr(_nlp.CACHE, "analyse", no_parse)
+    matrix = uncapped_model.transform_features(PAIRS)
+    negation = [i for i, n in enumerate(uncapped_model.feature_names_) if n.startswith("negation__")]
+    assert negation and np.isnan(matrix[:, negation]).all()
+    np.testing.assert_array_equal(np.delete(matrix, negation, axis=1), np.delete(capped, negation, axis=1))
+    uncapped = uncapped_model.predict(PAIRS)
+    raw = np.clip(model.booster_.predict(model._stacker_input(capped)), 0, 100)
+    np.testing.assert_array_equal(uncapped, raw)
+    assert (model.predict_features(capped) <= uncapped).all()
+
+
 def test_save_load_round_trip_is_exact(tiny_model) -> None:
     scorer, folder = tiny_model
     loaded = hybrid_sim.load(folder)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import parallel_config
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
@@ -122,14 +122,31 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         return {"grouped_cv_folds": self.cv, "nested_group_selection": self.select_groups,
                 **regression_metrics(y, pred)}
 
+    def _groups_in_use(self) -> list[str]:
+        """Groups the stacker reads, plus the negation group while the contrast cap is on."""
+        used = set(feature_groups(self.stacker_features_))
+        if self.contrast_cap is not None:
+            used |= set(feature_groups([f for f in CONTRAST_FLAGS if f in self.feature_names_]))
+        return [g for g, _ in self.features_.transformer_list if g in used]
+
     def transform_features(self, X: Any) -> np.ndarray:
-        """The feature matrix the stacker sees, one row per pair."""
+        """The feature matrix the stacker sees, one row per pair.
+
+        Columns of a group that nothing reads are NaN: with ``contrast_cap=None`` a model
+        that keeps the negation group only for the cap skips spaCy's parse altogether.
+        """
         check_is_fitted(self, "booster_")
         frame = self._frame(X)
+        groups = self._groups_in_use()
+        extractors = dict(self.features_.transformer_list)
         # one thread per group: the encoder (torch) and spaCy's parse overlap on the CPU
         # (benchmarks/throughput.py); the parse cache makes groups that share it parse once
-        with parallel_config(backend="threading", n_jobs=len(self.features_.transformer_list)):
-            return self.features_.transform(frame)
+        blocks = Parallel(n_jobs=len(groups), backend="threading")(
+            delayed(extractors[g].transform)(frame) for g in groups)
+        matrix = np.full((len(frame), len(self.feature_names_)), np.nan)
+        for group, block in zip(groups, blocks):
+            matrix[:, group_columns(self.feature_names_, [group])] = block
+        return matrix
 
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_features(self.transform_features(X))
