@@ -179,22 +179,16 @@ class EmbeddingCosine(PairFeatures):
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
         folds = grouped_folds(left, right, n_splits=self.cv, seed=self.seed)
-        members = ([self._cross_fit_soup(left, right, target, folds)] if self.soup else
-                   [self._cross_fit_member(left, right, target, folds, s) for s in self._member_seeds()])
+        seeds = self._member_seeds()
+        # each fold's soup needs every seed's model of that fold, so a soup is one entry;
+        # averaged seeds are one entry each, so that more seeds reuse the first ones
+        members = ([self._cross_fit_seeds(left, right, target, folds, seeds)] if self.soup else
+                   [self._cross_fit_seeds(left, right, target, folds, [s]) for s in seeds])
         partners = [p.cross_fit(X, target) for p in self._partners()]
         if len(members) == 1 and not partners:
             return members[0]
         oof = np.mean([np.mean([m.oof for m in members], axis=0), *(p.oof for p in partners)], axis=0)
         return CrossFit(oof=oof, folds=folds, seen_pairs=members[0].seen_pairs)
-
-    def _cross_fit_member(self, left: list[str], right: list[str], target: np.ndarray,
-                          folds: list[tuple[np.ndarray, np.ndarray]], seed: int) -> CrossFit:
-        return self._cross_fit_seeds(left, right, target, folds, [seed])
-
-    def _cross_fit_soup(self, left: list[str], right: list[str], target: np.ndarray,
-                        folds: list[tuple[np.ndarray, np.ndarray]]) -> CrossFit:
-        # each fold's soup needs every seed's model of that fold, so the soup is one entry
-        return self._cross_fit_seeds(left, right, target, folds, self._member_seeds())
 
     def _cross_fit_seeds(self, left: list[str], right: list[str], target: np.ndarray,
                          folds: list[tuple[np.ndarray, np.ndarray]], seeds: list[int]) -> CrossFit:

@@ -187,6 +187,8 @@ class _RowMemo:
             with self._lock:
                 lemma, other = self._lemma_ids, self._other_ids
                 for text, a in parsed.items():
+                    # only lexicon words can form an antonym pair, and A - B keeps exactly the
+                    # lexicon words of A - B: the rest would only widen the matrices
                     fresh[text] = self._rows[text] = _Rows(
                         lemmas=ids(lemma, sorted(w for w in a.all_lemmas if w in lexicon)),
                         agent=ids(other, a.agent_roles), patient=ids(other, a.patient_roles),
@@ -203,11 +205,6 @@ class _RowMemo:
             if self._antonyms is None or self._antonyms.shape[0] < width:
                 self._antonyms = _antonym_matrix(dict(self._lemma_ids))
             return self._antonyms[:width, :width]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
-
 
 ROWS = _RowMemo()
 
