@@ -6,6 +6,9 @@ long run can be stopped and resumed; docs/embedding.md is written from that file
 
     python benchmarks/embedding_cv.py --data ../shared/data/doxa_train.csv \
         --config lora:5e-4:4 --config top_layers:1e-4:4 --config full:2e-5:4
+
+Distillation (``--teacher``): each fold's teachers are fine-tuned on that fold's training
+pairs and label unrated pairs only, so no held-out rating reaches the student.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybrid_sim.cli import ensemble_entry
 from hybrid_sim.features.embedding import EmbeddingCosine
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import cv_predict, median_baseline, regression_metrics
@@ -37,6 +41,11 @@ def main() -> None:
                              "(a model soup) instead of averaging their cosines")
     parser.add_argument("--n-seeds", type=int, default=1,
                         help="average the tuned cosine over this many fine-tuning seeds")
+    parser.add_argument("--teacher", action="append", default=[], type=ensemble_entry,
+                        metavar="BASE[,KEY=VALUE...]",
+                        help="distil from this fine-tuned model, as `hybrid-sim train --teacher` "
+                             "(repeatable: the teachers' cosines are averaged)")
+    parser.add_argument("--distill-pairs", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_cv.jsonl"))
     parser.add_argument("--table-only", action="store_true", help="only re-render the table")
     parser.add_argument("--recalibrate", action="store_true",
@@ -82,10 +91,13 @@ def main() -> None:
         base = rest[1] if len(rest) > 1 else "all-MiniLM-L6-v2"
         if args.n_seeds > 1:
             spec = f"{spec}:{'soup' if args.soup else 'x'}{args.n_seeds}"
+        if args.teacher:
+            spec = f"{spec}:distil-{'+'.join(t['base_model'] for t in args.teacher)}"
         emb = EmbeddingCosine(base_model=base, method=method, lora_layers=lora_layers,
                               learning_rate=float(lr),
                               epochs=int(epochs), loss=loss, n_seeds=args.n_seeds,
-                              soup=args.soup, show_progress=False)
+                              soup=args.soup, teachers=tuple(args.teacher),
+                              distill_pairs=args.distill_pairs, show_progress=False)
         start = time.perf_counter()
         if method == "none":
             cos = emb.fit(X).transform(X)[:, 0]
@@ -103,7 +115,9 @@ def main() -> None:
         record({"variant": spec, "base": base,
                 "method": method + (f" (top {lora_layers} blocks)" if lora_layers else ""), "lr": float(lr),
                 "epochs": int(epochs), "loss": loss, "n_seeds": args.n_seeds,
-                **({"soup": True} if args.soup else {}), "cv_seconds": round(seconds, 1),
+                **({"soup": True} if args.soup else {}),
+                **({"teachers": args.teacher, "distill_pairs": args.distill_pairs} if args.teacher else {}),
+                "cv_seconds": round(seconds, 1),
                 "adapter_bytes": size, **regression_metrics(y, pred)})
         np.save(args.out.parent / f"oof_{oof_name(spec)}.npy", cos)
     write_table(args.out, args.out.with_suffix(".md"))

@@ -162,6 +162,8 @@ def train(
     n_seeds: int = 1,
     soup: bool = False,
     ensemble: Sequence[dict[str, Any]] = (),
+    teachers: Sequence[dict[str, Any]] = (),
+    distill_pairs: int = 10_000,
     select_groups: bool = True,
     cv: int = 5,
     seed: int = 0,
@@ -171,7 +173,8 @@ def train(
     """Train a scorer on rated pairs; save it to ``output`` when given.
 
     The stacker keeps the feature groups that lower its grouped-CV MAE
-    (``select_groups``; see :class:`HybridScorer`).
+    (``select_groups``; see :class:`HybridScorer`). The embedding settings are those of
+    :class:`~hybrid_sim.features.embedding.EmbeddingCosine` (``teachers``: distillation).
 
     >>> import pandas as pd
     >>> pairs = pd.DataFrame({"sentence_1": ["I feel sad", "I sleep well"] * 3,
@@ -190,6 +193,7 @@ def train(
             "base_model": base_model, "method": method, "lora_layers": lora_layers, "epochs": epochs,
             "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
             "base_cosine": base_cosine, "n_seeds": n_seeds, "soup": soup, "ensemble": tuple(ensemble),
+            "teachers": tuple(teachers), "distill_pairs": distill_pairs,
             "cv": cv, "seed": seed,
             "show_progress": show_progress,
         }

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fine-tune this base model and average its tuned cosine in; keys "
                         "override the settings above, e.g. all-mpnet-base-v2,lora_layers=2,"
                         "learning_rate=1e-3,epochs=2 (repeatable)")
+    p.add_argument("--teacher", action="append", default=[], type=ensemble_entry,
+                   metavar="BASE[,KEY=VALUE...]",
+                   help="distil from this fine-tuned model (same form as --ensemble): the teachers' "
+                        "mean cosine labels unrated pairs of the training sentences, which the model "
+                        "then learns from too; only the model is saved (repeatable)")
+    p.add_argument("--distill-pairs", type=int, default=10_000,
+                   help="at most this many teacher-labelled pairs (default: 10000)")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
     p.add_argument("--all-groups", action="store_true",
                    help="stack every group, not only those that lower grouped-CV MAE")
@@ -154,7 +161,8 @@ def _run(args: argparse.Namespace) -> int:
             groups=args.groups, base_model=args.base_model, method=args.method,
             lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
             extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
-            n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble, select_groups=not args.all_groups,
+            n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble,
+            teachers=args.teacher, distill_pairs=args.distill_pairs, select_groups=not args.all_groups,
             cv=args.cv, seed=args.seed,
             show_progress=not args.quiet, sep=args.sep,
         )

@@ -364,3 +364,75 @@ def test_the_onnx_backend_matches_pytorch_is_cached_and_survives_a_damaged_file(
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="backend"):
         Encoder(backend="tensorrt")
+
+
+def test_unrated_pairs_are_the_unrated_pairs_of_distinct_sentences(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybrid_sim.features import embedding
+
+    rated = {pair_key(a, b) for a, b in zip(LEFT, RIGHT)}
+    left, right = embedding._unrated_pairs(RIGHT, LEFT, rated, limit=10_000, seed=0)  # order-free
+    n = len(set(LEFT) | set(RIGHT))
+    assert len(left) == n * (n - 1) // 2 - len(rated)
+    keys = [pair_key(a, b) for a, b in zip(left, right)]
+    assert len(set(keys)) == len(keys) and not set(keys) & rated
+    assert all(a < b for a, b in zip(left, right))
+    some = embedding._unrated_pairs(LEFT, RIGHT, rated, limit=7, seed=0)
+    assert len(some[0]) == 7 and some == embedding._unrated_pairs(LEFT, RIGHT, rated, limit=7, seed=0)
+    # past the enumeration bound, pairs are drawn at random: still distinct and unrated
+    monkeypatch.setattr(embedding, "_ENUMERATE_PAIRS", 10)
+    drawn = embedding._unrated_pairs(LEFT, RIGHT, rated, limit=50, seed=1)
+    keys = [pair_key(a, b) for a, b in zip(*drawn)]
+    assert len(keys) == 50 == len(set(keys)) and not set(keys) & rated
+    assert all(a != b for a, b in zip(*drawn))
+
+
+def test_a_distilled_model_learns_rated_and_teacher_labelled_pairs_and_keeps_only_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    X = np.column_stack([LEFT, RIGHT]).astype(object)
+    rated = {pair_key(a, b) for a, b in zip(LEFT, RIGHT)}
+    calls: list[tuple[EmbeddingCosine, list[str], list[str], np.ndarray, Encoder]] = []
+    original = EmbeddingCosine._tune
+
+    def recording(self, left, right, y, seed):  # type: ignore[no-untyped-def]
+        encoder = original(self, left, right, y, seed)
+        calls.append((self, list(left), list(right), np.asarray(y), encoder))
+        return encoder
+
+    monkeypatch.setattr(EmbeddingCosine, "_tune", recording)
+    settings = {"epochs": 1, "cv": 2, "learning_rate": 1e-3, "base_cosine": False, "cache": False}
+    emb = EmbeddingCosine(**settings, teachers=(TOP_BLOCKS,), distill_pairs=20)
+    emb.fit(X, RATINGS)
+    (teacher, t_left, t_right, t_y, t_encoder), (student, s_left, s_right, s_y, _) = calls
+    assert teacher.lora_layers == 2 and student is emb
+    assert (t_left, t_right) == (LEFT, RIGHT) and s_left[: len(LEFT)] == LEFT
+    np.testing.assert_array_equal(t_y, RATINGS)  # the teacher learns the ratings alone
+    extra = [pair_key(a, b) for a, b in zip(s_left[len(LEFT):], s_right[len(RIGHT):])]
+    assert len(extra) == 20 and not set(extra) & rated
+    np.testing.assert_array_equal(s_y[: len(LEFT)], RATINGS)
+    np.testing.assert_allclose(s_y[len(LEFT):] / 100,
+                               t_encoder.cosine(s_left[len(LEFT):], s_right[len(RIGHT):]), atol=1e-6)
+
+    emb.save_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter.json", "adapter.safetensors"]
+    loaded = EmbeddingCosine(**settings, teachers=(TOP_BLOCKS,)).load_files(tmp_path, emb.get_state())
+    np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))
+
+    calls.clear()
+    crossfit = emb.cross_fit(X, RATINGS)
+    students = [c for c in calls if c[0] is emb]
+    assert len(calls) == 4 and len(students) == 2
+    for (_, test), (_, left, right, _, _) in zip(crossfit.folds, students):
+        # a held-out pair is neither learnt from nor labelled by a teacher
+        held_out = {pair_key(LEFT[i], RIGHT[i]) for i in test}
+        assert not held_out & {pair_key(a, b) for a, b in zip(left, right)}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"n_seeds": 2}, "teachers\\[0\\] cannot set"),
+    ({"teachers": ({},)}, "teachers\\[0\\] cannot set"),
+    ({"method": "none"}, "teachers\\[0\\] must fine-tune"),
+])
+def test_a_bad_teacher_entry_is_refused_by_position(entry: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EmbeddingCosine(teachers=(entry,)).fit([["a", "b"], ["c", "d"]], [1, 2])

@@ -298,3 +298,18 @@ def test_group_selection_keeps_what_the_stacker_uses_and_round_trips(tmp_path: P
     assert loaded.stacker_features_ == scorer.stacker_features_
     card = (tmp_path / "selected" / "README.md").read_text()
     assert "Groups the stacker uses" in card
+
+
+def test_a_distilled_model_saves_only_its_student_and_its_card_names_the_teachers(tmp_path: Path) -> None:
+    a, b, y = zip(*TINY_PAIRS)
+    frame = pd.DataFrame({"sentence_1": a, "sentence_2": b, "human_similarity": y})
+    teacher = {"lora_layers": 2, "learning_rate": 2e-3}
+    scorer = hybrid_sim.train(frame, tmp_path / "distilled", groups=["embedding"], epochs=1, cv=2,
+                              base_cosine=False, teachers=[teacher], distill_pairs=30,
+                              select_groups=False, show_progress=False)
+    files = sorted(p.name for p in (tmp_path / "distilled" / "embedding").iterdir())
+    assert files == ["adapter.json", "adapter.safetensors"]
+    card = (tmp_path / "distilled" / "README.md").read_text()
+    assert "distilled" in card and "up to 30 unrated pairs" in card and "top 2 blocks" in card
+    loaded = hybrid_sim.load(tmp_path / "distilled")
+    np.testing.assert_array_equal(loaded.predict(PAIRS), scorer.predict(PAIRS))

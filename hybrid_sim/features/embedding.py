@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from hybrid_sim.features.base import PairFeatures
 from hybrid_sim.models.crossfit import CrossFit, cached_out_of_fold, grouped_folds, out_of_fold
 from hybrid_sim.models.encoder import DEFAULT_BASE, Encoder
-from hybrid_sim.pairs import check_target, to_pairs
+from hybrid_sim.pairs import check_target, pair_key, to_pairs
 
 # measured under grouped CV (docs/embedding.md): LoRA wants a far larger step than full
 DEFAULT_LR = {"lora": 5e-4, "top_layers": 1e-4, "full": 2e-5}
@@ -26,6 +26,45 @@ DEFAULT_LR = {"lora": 5e-4, "top_layers": 1e-4, "full": 2e-5}
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", Path(name).name.lower()).strip("_")
+
+
+def _rated_keys(left: list[str], right: list[str]) -> set[str]:
+    return {pair_key(a, b) for a, b in zip(left, right)}
+
+
+# enumerate every pair of sentences up to this many; past it, draw pairs at random
+_ENUMERATE_PAIRS = 2_000_000
+
+
+def _unrated_pairs(left: list[str], right: list[str], rated: set[str], limit: int,
+                   seed: int) -> tuple[list[str], list[str]]:
+    """Up to ``limit`` pairs of distinct sentences of ``left``/``right`` not in ``rated``.
+
+    All of them, in sorted-sentence order, when there are at most ``limit``; otherwise a
+    seeded random sample.
+
+    >>> _unrated_pairs(["a", "b"], ["b", "c"], {pair_key("a", "b"), pair_key("b", "c")}, 5, 0)
+    (['a'], ['c'])
+    """
+    sentences = sorted(set(left) | set(right))
+    n = len(sentences)
+    rng = np.random.default_rng(seed)
+    if n * (n - 1) // 2 <= _ENUMERATE_PAIRS:
+        i, j = np.triu_indices(n, 1)
+        keep = [k for k in range(len(i)) if pair_key(sentences[i[k]], sentences[j[k]]) not in rated]
+        if len(keep) > limit:
+            keep = sorted(rng.choice(keep, size=limit, replace=False).tolist())
+        return [sentences[i[k]] for k in keep], [sentences[j[k]] for k in keep]
+    limit = min(limit, n * (n - 1) // 2 - len(rated))  # rated pairs of these sentences at most
+    chosen: dict[str, tuple[int, int]] = {}
+    while len(chosen) < limit:
+        for a, b in rng.integers(0, n, size=(2 * limit, 2)):
+            key = pair_key(sentences[a], sentences[b])
+            if a != b and key not in rated and key not in chosen:
+                chosen[key] = (min(a, b), max(a, b))
+                if len(chosen) == limit:
+                    break
+    return [sentences[a] for a, _ in chosen.values()], [sentences[b] for _, b in chosen.values()]
 
 
 class EmbeddingCosine(PairFeatures):
@@ -42,6 +81,11 @@ class EmbeddingCosine(PairFeatures):
     group's (e.g. ``{"base_model": "all-mpnet-base-v2", "lora_layers": 2, "learning_rate":
     1e-3, "epochs": 2}``); the tuned cosine is then the mean of this model's (over its
     seeds) and theirs. Each is cross-fitted on the same folds and cached on its own.
+    ``teachers`` (dicts of the same form) distil instead: those models are fine-tuned on
+    the same pairs, their mean cosine labels up to ``distill_pairs`` pairs of the training
+    sentences that no row rates, and this model is fine-tuned on the rated and the
+    teacher-labelled pairs together. Only this model is kept: the teachers cost training
+    time, never inference.
 
     >>> emb = EmbeddingCosine(method="none").fit([["I feel sad", "I feel down"]])
     >>> list(emb.get_feature_names_out())
@@ -68,6 +112,8 @@ class EmbeddingCosine(PairFeatures):
         n_seeds: int = 1,
         soup: bool = False,
         ensemble: tuple[dict[str, Any], ...] = (),
+        teachers: tuple[dict[str, Any], ...] = (),
+        distill_pairs: int = 10_000,
         seed: int = 0,
         show_progress: bool = False,
         cache: bool = True,
@@ -86,6 +132,8 @@ class EmbeddingCosine(PairFeatures):
         self.n_seeds = n_seeds
         self.soup = soup
         self.ensemble = ensemble
+        self.teachers = teachers
+        self.distill_pairs = distill_pairs
         self.seed = seed
         self.show_progress = show_progress
         self.cache = cache
@@ -104,29 +152,39 @@ class EmbeddingCosine(PairFeatures):
             raise ValueError(f"n_seeds must be >= 1 (and 1 when method='none'), got {self.n_seeds!r}")
         if self.soup and (self.method != "lora" or self.n_seeds < 2):
             raise ValueError("soup=True averages LoRA seeds: it needs method='lora' and n_seeds >= 2")
-        if self.ensemble and self.method == "none":
-            raise ValueError("ensemble averages tuned cosines: it needs a method other than 'none'")
+        if (self.ensemble or self.teachers) and self.method == "none":
+            raise ValueError("ensemble and teachers need a fine-tuned model: a method other than 'none'")
+        if self.teachers and int(self.distill_pairs) < 1:
+            raise ValueError(f"distill_pairs must be >= 1 with teachers, got {self.distill_pairs!r}")
         self._partners()
+        self._teachers()
 
     def _partners(self) -> list[EmbeddingCosine]:
         """One unfitted group per ``ensemble`` entry: this group's settings, overridden."""
-        partners = []
-        for k, overrides in enumerate(self.ensemble):
+        return self._variants("ensemble", self.ensemble)
+
+    def _teachers(self) -> list[EmbeddingCosine]:
+        """One unfitted group per ``teachers`` entry: this group's settings, overridden."""
+        return self._variants("teachers", self.teachers)
+
+    def _variants(self, label: str, entries: tuple[dict[str, Any], ...]) -> list[EmbeddingCosine]:
+        variants = []
+        for k, overrides in enumerate(entries):
             if not isinstance(overrides, dict):
-                raise ValueError(f"ensemble[{k}] must be a dict of settings, got {overrides!r}")
-            own = {"ensemble", "base_cosine", "extra_bases", "n_seeds", "soup"} & set(overrides)
+                raise ValueError(f"{label}[{k}] must be a dict of settings, got {overrides!r}")
+            own = {"ensemble", "teachers", "base_cosine", "extra_bases", "n_seeds", "soup"} & set(overrides)
             if own:
-                raise ValueError(f"ensemble[{k}] cannot set {sorted(own)}")
-            partner = clone(self).set_params(ensemble=(), base_cosine=False, extra_bases=(), n_seeds=1,
-                                             soup=False)
+                raise ValueError(f"{label}[{k}] cannot set {sorted(own)}")
+            variant = clone(self).set_params(ensemble=(), teachers=(), base_cosine=False, extra_bases=(),
+                                             n_seeds=1, soup=False)
             try:
-                partner.set_params(**overrides)
+                variant.set_params(**overrides)
             except ValueError as exc:
-                raise ValueError(f"ensemble[{k}]: {exc}") from None
-            if partner.method == "none":
-                raise ValueError(f"ensemble[{k}] must fine-tune (method other than 'none')")
-            partners.append(partner)
-        return partners
+                raise ValueError(f"{label}[{k}]: {exc}") from None
+            if variant.method == "none":
+                raise ValueError(f"{label}[{k}] must fine-tune (method other than 'none')")
+            variants.append(variant)
+        return variants
 
     def _member_seeds(self) -> list[int]:
         return [self.seed + j for j in range(self.n_seeds)]
@@ -144,6 +202,22 @@ class EmbeddingCosine(PairFeatures):
             show_progress=self.show_progress,
         )
 
+    def _tune_seeds(self, left: list[str], right: list[str], y: np.ndarray, seeds: list[int],
+                    rated: set[str]) -> list[Encoder]:
+        """One fine-tuned encoder per seed; with ``teachers``, each distilled from them.
+
+        ``rated`` holds the pair keys of every rated row, held-out ones included, so that a
+        teacher never labels a pair whose rating a cross-fitted model must not see.
+        """
+        if not self.teachers:
+            return [self._tune(left, right, y, s) for s in seeds]
+        extra_left, extra_right = _unrated_pairs(left, right, rated, self.distill_pairs, self.seed)
+        labels = np.mean([t._tune(left, right, y, t.seed).cosine(extra_left, extra_right)
+                          for t in self._teachers()], axis=0)
+        # teacher cosines are on the rating scale / 100, like the targets
+        return [self._tune([*left, *extra_left], [*right, *extra_right],
+                           np.concatenate([y, 100.0 * labels]), s) for s in seeds]
+
     def _checked_target(self, y: Any, n: int) -> np.ndarray:
         if self.method == "none":
             return np.zeros(n)
@@ -160,7 +234,8 @@ class EmbeddingCosine(PairFeatures):
         left, right = to_pairs(X)
         target = self._checked_target(y, len(left))
         self._zero_shot_encoders()
-        self.encoders_ = ([self._tune(left, right, target, s) for s in self._member_seeds()]
+        rated = _rated_keys(left, right)
+        self.encoders_ = (self._tune_seeds(left, right, target, self._member_seeds(), rated)
                           if self.method != "none" else [])
         if self.soup:
             self.encoders_ = [Encoder.soup(self.encoders_)]
@@ -192,9 +267,11 @@ class EmbeddingCosine(PairFeatures):
 
     def _cross_fit_seeds(self, left: list[str], right: list[str], target: np.ndarray,
                          folds: list[tuple[np.ndarray, np.ndarray]], seeds: list[int]) -> CrossFit:
+        rated = _rated_keys(left, right)
+
         def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            tuned = [self._tune([left[i] for i in train], [right[i] for i in train], target[train], s)
-                     for s in seeds]
+            tuned = self._tune_seeds([left[i] for i in train], [right[i] for i in train], target[train],
+                                     seeds, rated)
             encoder = tuned[0] if len(tuned) == 1 else Encoder.soup(tuned)
             return encoder.cosine([left[i] for i in test], [right[i] for i in test])
 
@@ -209,7 +286,8 @@ class EmbeddingCosine(PairFeatures):
                if k not in ("show_progress", "cache", "extra_bases", "base_cosine", "n_seeds", "ensemble",
                             "soup")
                # absent from keys written before the option existed: those stay valid
-               and not (k == "lora_layers" and v is None)},
+               and not (k == "lora_layers" and v is None)
+               and not (k in ("teachers", "distill_pairs") and not self.teachers)},
             **({"seed": seeds[0]} if len(seeds) == 1 else {"soup_seeds": seeds}),
             "fold_seed": self.seed,
             "learning_rate": self.learning_rate or DEFAULT_LR[self.method],

@@ -144,8 +144,9 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
         params = dict(entry["params"])
         if "extra_bases" in params:
             params["extra_bases"] = tuple(params["extra_bases"])
-        if "ensemble" in params:
-            params["ensemble"] = tuple(dict(m) for m in params["ensemble"])
+        for key in ("ensemble", "teachers"):
+            if key in params:
+                params[key] = tuple(dict(m) for m in params[key])
         if base_model is not None and "base_model" in params:
             params["base_model"] = base_model
         try:
@@ -217,6 +218,11 @@ def model_card(manifest: dict[str, Any]) -> str:
             lines.append(f"  - {how} of {embedding['n_seeds']} fine-tunes that differ in their seed")
         for member in embedding.get("ensemble", []):
             lines.append(f"  - averaged with {_tuning({**embedding, **member})}")
+        if embedding.get("teachers"):
+            lines.append(f"  - distilled: it also learnt from up to {embedding['distill_pairs']} unrated "
+                         "pairs of the training sentences, labelled by the mean cosine of teachers "
+                         "fine-tuned on the same data (not shipped):")
+            lines += [f"    - {_tuning({**embedding, **t})}" for t in embedding["teachers"]]
     if training:
         lines.append(
             f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
