@@ -56,6 +56,9 @@ def main() -> None:
                              "fine-tuned ensemble; the members' mean stands in for the tuned cosine, "
                              "as in EmbeddingCosine(ensemble=...), in the rows of the shipped "
                              "'accurate' model (repeat for each member)")
+    parser.add_argument("--other-oof", action="append", default=[], metavar="LABEL=PATH",
+                        help="another model's out-of-fold tuned cosines (.npy, same folds): adds "
+                             "a 'LABEL cosine alone' row, to compare with the --oof model (repeatable)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
     args = parser.parse_args()
 
@@ -121,6 +124,11 @@ def main() -> None:
         rows.append({"variant": label, **regression_metrics(y, pred),
                      "seconds": round(time.perf_counter() - t, 2)})
         print(json.dumps(rows[-1]))
+    for spec in args.other_oof:
+        label, _, path = spec.partition("=")
+        other = np.load(path)[:, None]
+        pred = cv_predict(other, y, matrix.folds, ["embedding__cosine_tuned"])
+        rows.append({"variant": f"{label} cosine alone", **regression_metrics(y, pred), "seconds": 0.0})
     rows.extend(cap_rows)
     grid = []
     for label, params in STACKER_GRID.items():
@@ -134,6 +142,7 @@ def main() -> None:
                "feature_seconds": matrix.seconds, "variants": rows, "stacker_grid": grid}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=float))
     table = pd.DataFrame(rows)
+    other = "".join(f" --other-oof '{o}'" for o in args.other_oof)
     lines = ["| variant | MAE | Pearson | Spearman |", "|---|---|---|---|"]
     lines += [f"| {r.variant} | {r.mae:.2f} | {r.pearson:.3f} | {r.spearman:.3f} |"
               for r in table.itertuples()]
@@ -141,6 +150,7 @@ def main() -> None:
               f"on {info['n_rows']} rows (grouped 5-fold CV, `python benchmarks/accuracy.py"
               f"{' --oof ' + str(args.oof) if args.oof else ''}"
               f"{''.join(' --ensemble-oof ' + str(p) for p in args.ensemble_oof)}"
+              f"{other}"
               f"{''.join(' --extra-base ' + b for b in args.extra_base)}`)."]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
