@@ -125,7 +125,9 @@ def main() -> None:
                      "seconds": round(time.perf_counter() - t, 2)})
         print(json.dumps(rows[-1]))
     for spec in args.other_oof:
-        label, _, path = spec.partition("=")
+        label, sep, path = spec.partition("=")
+        if not sep:
+            parser.error(f"--other-oof {spec!r} is not LABEL=PATH")
         other = np.load(path)[:, None]
         pred = cv_predict(other, y, matrix.folds, ["embedding__cosine_tuned"])
         rows.append({"variant": f"{label} cosine alone", **regression_metrics(y, pred), "seconds": 0.0})
@@ -139,10 +141,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"data": info, "embedding": embedding, "oof_file": str(args.oof or ""),
                "ensemble_oof_files": [str(p) for p in args.ensemble_oof],
+               "other_oof_files": args.other_oof,
                "feature_seconds": matrix.seconds, "variants": rows, "stacker_grid": grid}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=float))
     table = pd.DataFrame(rows)
-    other = "".join(f" --other-oof '{o}'" for o in args.other_oof)
+    other_args = "".join(f" --other-oof '{o}'" for o in args.other_oof)
     lines = ["| variant | MAE | Pearson | Spearman |", "|---|---|---|---|"]
     lines += [f"| {r.variant} | {r.mae:.2f} | {r.pearson:.3f} | {r.spearman:.3f} |"
               for r in table.itertuples()]
@@ -150,7 +153,7 @@ def main() -> None:
               f"on {info['n_rows']} rows (grouped 5-fold CV, `python benchmarks/accuracy.py"
               f"{' --oof ' + str(args.oof) if args.oof else ''}"
               f"{''.join(' --ensemble-oof ' + str(p) for p in args.ensemble_oof)}"
-              f"{other}"
+              f"{other_args}"
               f"{''.join(' --extra-base ' + b for b in args.extra_base)}`)."]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
