@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.features import CLASSICAL_GROUPS, make_features
-from hybrid_sim.io import atomic_directory
+from hybrid_sim.io import atomic_directory, check_folder_target
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import (
     cv_predict,
@@ -193,6 +193,18 @@ def _html(markdown_text: str, table: pd.DataFrame, importance: pd.DataFrame) -> 
     )
 
 
+REPORT_FILES = frozenset({"report.md", "report.html", "ablation.json", "mae_by_variant.png",
+                          "importance.png"})
+REPORT = "ablation report"
+
+
+def is_report_folder(folder: Path) -> bool:
+    """True for a folder holding an ablation report of ours and nothing else."""
+    names = {p.name for p in folder.iterdir()}
+    return "ablation.json" in names and names <= REPORT_FILES and not any(
+        p.is_dir() for p in folder.iterdir())
+
+
 def ablation_report(
     data: str | Path | pd.DataFrame,
     output: str | Path,
@@ -206,14 +218,20 @@ def ablation_report(
     seed: int = 0,
     show_progress: bool = True,
     params: dict[str, Any] | None = None,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write report.md, report.html, ablation.json and two PNG charts into ``output``.
 
-    Returns the tables and the markdown text. The folder appears whole or not at all.
+    Returns the tables and the markdown text. The folder appears whole or not at all;
+    ``output`` must be new, empty or (with ``overwrite``) an ablation report, checked
+    before any work.
     """
     from hybrid_sim.api import read_labelled
 
-    pairs, y, info = read_labelled(data, columns, target)
+    check_folder_target(output, is_report_folder, REPORT, overwrite)
+    pairs, y, info = read_labelled(data, columns, target, sep, encoding)
     embedding = {"base_model": base_model, "method": method, "epochs": epochs,
                  "show_progress": show_progress}
     matrix = cross_fitted_features(pairs, y, n_splits=folds, seed=seed, embedding=embedding)
@@ -223,7 +241,7 @@ def ablation_report(
     meta = {"data": info["data_name"], "n_rows": len(y), "n_pairs": n_pairs, "folds": folds,
             "seconds": matrix.seconds, "embedding": embedding}
     markdown_text = _markdown(table, importance, meta)
-    with atomic_directory(output) as tmp:
+    with atomic_directory(output, is_report_folder, REPORT, overwrite) as tmp:
         _plots(table, importance, tmp)
         (tmp / "report.md").write_text(markdown_text, encoding="utf-8")
         (tmp / "report.html").write_text(_html(markdown_text, table, importance), encoding="utf-8")

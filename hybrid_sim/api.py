@@ -109,16 +109,42 @@ def score(
 
 
 def _read_frame(
-    data: str | Path | pd.DataFrame, columns: Sequence[str], target: str, sep: str | None
+    data: str | Path | pd.DataFrame, columns: Sequence[str], target: str, sep: str | None,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """A table from a file or DataFrame, with the text and target columns checked present."""
     from hybrid_sim.io import read_table
 
-    frame = read_table(data, sep=sep) if not isinstance(data, pd.DataFrame) else data
+    if not isinstance(data, (str, Path, pd.DataFrame)):
+        raise ValueError(f"data must be a file path or a DataFrame, got {type(data).__name__}")
+    frame = read_table(data, sep=sep, encoding=encoding) if not isinstance(data, pd.DataFrame) else data
     missing = [c for c in (*columns, target) if c not in frame.columns]
     if missing:
         raise ValueError(f"column(s) {missing} not found; the data has {list(frame.columns)}")
+    if not len(frame):
+        raise ValueError("the data has no rows")
     return frame
+
+
+def read_ratings(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """The ``target`` column as ratings in 0-100; raise naming the first bad row and its value.
+
+    >>> read_ratings(pd.DataFrame({"r": ["10", "95.5"]}), "r").tolist()
+    [10.0, 95.5]
+    >>> read_ratings(pd.DataFrame({"r": ["10", "high"]}), "r")
+    Traceback (most recent call last):
+    ...
+    ValueError: row 1, column 'r': 'high' is not a rating in 0-100 (1 such rows)
+    """
+    raw = frame[target]
+    y = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(y) | (y < 0) | (y > 100))
+    if bad.size:
+        value = raw.iloc[bad[0]]
+        shown = "missing" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
+        raise ValueError(f"row {bad[0]}, column {target!r}: {shown} is not a rating in 0-100 "
+                         f"({bad.size} such rows)")
+    return y
 
 
 def read_labelled(
@@ -126,12 +152,12 @@ def read_labelled(
     columns: Sequence[str] = DEFAULT_COLUMNS,
     target: str = TARGET,
     sep: str | None = None,
+    encoding: str = "utf-8",
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """Load rated pairs from a file or DataFrame: (pairs, ratings, provenance)."""
-    frame = _read_frame(data, columns, target, sep)
+    frame = _read_frame(data, columns, target, sep, encoding)
     left, right = to_pairs(frame, columns=columns)
-    ratings = pd.to_numeric(frame[target], errors="coerce").to_numpy(float)
-    y = check_target(ratings, len(frame))
+    y = check_target(read_ratings(frame, target), len(frame))
     pairs = pd.DataFrame({DEFAULT_COLUMNS[0]: left, DEFAULT_COLUMNS[1]: right})
     digest = hashlib.sha256(
         pd.util.hash_pandas_object(frame[[*columns, target]], index=False).to_numpy().tobytes()
@@ -144,6 +170,37 @@ def read_labelled(
         "target": target,
     }
     return pairs, y, info
+
+
+def _check_folds(pairs: pd.DataFrame, cv: int) -> None:
+    """Cross-fitting needs at least ``cv`` >= 2 folds, each with a distinct pair to hold out."""
+    from hybrid_sim.pairs import pair_key
+
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ValueError(f"cv (folds for cross-fitting) must be a whole number of at least 2, got {cv!r}")
+    distinct = len({pair_key(a, b) for a, b in pairs.itertuples(index=False)})
+    if distinct < cv:
+        raise ValueError(f"{cv}-fold cross-fitting needs at least {cv} distinct pairs; the data "
+                         f"has {distinct}")
+
+
+def _rows_needed(params: dict[str, Any] | None) -> int:
+    """LightGBM splits a node only if both sides keep ``min_child_samples`` rows."""
+    from hybrid_sim.models.stacker import DEFAULT_PARAMS
+
+    return 2 * int({**DEFAULT_PARAMS, **(params or {})}["min_child_samples"])
+
+
+def _too_little(n_rows: int, params: dict[str, Any] | None) -> ValueError:
+    return ValueError(f"the stacker learnt nothing from {n_rows} rows: every pair would get the "
+                      f"same score. With these settings it needs at least {_rows_needed(params)} "
+                      "rated rows whose ratings differ; train on more data")
+
+
+def _check_learnt(scorer: HybridScorer, n_rows: int) -> None:
+    """Refuse a model whose stacker never split: it would give every pair the same score."""
+    if all(tree["num_leaves"] <= 1 for tree in scorer.booster_.dump_model()["tree_info"]):
+        raise _too_little(n_rows, scorer.params)
 
 
 def train(
@@ -168,29 +225,43 @@ def train(
     select_groups: bool = True,
     cv: int = 5,
     seed: int = 0,
+    params: dict[str, Any] | None = None,
     show_progress: bool = True,
     sep: str | None = None,
+    encoding: str = "utf-8",
+    overwrite: bool = False,
 ) -> HybridScorer:
     """Train a scorer on rated pairs; save it to ``output`` when given.
 
     The stacker keeps the feature groups that lower its grouped-CV MAE
     (``select_groups``; see :class:`HybridScorer`). The embedding settings are those of
-    :class:`~hybrid_sim.features.embedding.EmbeddingCosine` (``teachers``: distillation).
+    :class:`~hybrid_sim.features.embedding.EmbeddingCosine` (``teachers``: distillation);
+    ``params`` overrides the LightGBM stacker's settings. ``output`` must be new, empty, or
+    (with ``overwrite``) a model folder: anything else is refused before any work. Data
+    too small for the stacker to learn anything is refused rather than saved as a model
+    that gives every pair one score.
 
     >>> import pandas as pd
     >>> pairs = pd.DataFrame({"sentence_1": ["I feel sad", "I sleep well"] * 3,
     ...                       "sentence_2": ["I feel down", "I drink"] * 3,
     ...                       "human_similarity": [80, 5] * 3})
-    >>> train(pairs, groups=["bow", "fuzzy"], cv=2).predict(pairs.iloc[:, :2]).shape
+    >>> small = {"min_child_samples": 1, "n_estimators": 20}
+    >>> train(pairs, groups=["bow", "fuzzy"], cv=2, params=small).predict(pairs.iloc[:, :2]).shape
     (6,)
     """
     from hybrid_sim.features import ALL_GROUPS, make_features
+    from hybrid_sim.models.persistence import check_model_target
 
-    pairs, y, info = read_labelled(data, columns, target, sep)
+    if output is not None:
+        check_model_target(output, overwrite)
+    pairs, y, info = read_labelled(data, columns, target, sep, encoding)
+    _check_folds(pairs, cv)
+    if len(y) < _rows_needed(params):
+        raise _too_little(len(y), params)
     chosen = list(groups) if groups is not None else list(ALL_GROUPS)
-    params: dict[str, Any] = {}
+    extractor_params: dict[str, Any] = {}
     if "embedding" in chosen:
-        params["embedding"] = {
+        extractor_params["embedding"] = {
             "base_model": base_model, "method": method, "lora_layers": lora_layers, "epochs": epochs,
             "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
             "base_cosine": base_cosine, "n_seeds": n_seeds, "soup": soup, "ensemble": tuple(ensemble),
@@ -198,11 +269,12 @@ def train(
             "cv": cv, "seed": seed,
             "show_progress": show_progress,
         }
-    scorer = HybridScorer(features=make_features(chosen, **params), cv=cv, seed=seed,
-                          select_groups=select_groups)
+    scorer = HybridScorer(features=make_features(chosen, **extractor_params), cv=cv, seed=seed,
+                          select_groups=select_groups, params=params)
     scorer.fit(pairs, y)
+    _check_learnt(scorer, len(y))
     if output is not None:
-        scorer.save(output, **info)
+        scorer.save(output, overwrite=overwrite, **info)
     return scorer
 
 
@@ -213,14 +285,15 @@ def evaluate(
     columns: Sequence[str] = DEFAULT_COLUMNS,
     target: str = TARGET,
     sep: str | None = None,
+    encoding: str = "utf-8",
 ) -> dict[str, float]:
-    """MAE, RMSE, Pearson, Spearman (and ROC AUC for a 0/1 target) of a model on data."""
+    """MAE, RMSE, Pearson, Spearman (and ROC AUC for a 0/1 target) of a model on data.
+
+    Ratings must be in 0-100 (a 0/1 target is a same-construct label).
+    """
     from hybrid_sim.models.stacker import regression_metrics
 
-    frame = _read_frame(data, columns, target, sep)
-    y = pd.to_numeric(frame[target], errors="coerce").to_numpy(float)
-    bad = np.flatnonzero(~np.isfinite(y))
-    if bad.size:
-        raise ValueError(f"row {bad[0]}, column {target!r}: not a number")
+    frame = _read_frame(data, columns, target, sep, encoding)
+    y = read_ratings(frame, target)
     pred = score(frame, model=model, columns=columns)
     return regression_metrics(y, np.asarray(pred))

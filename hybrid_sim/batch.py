@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.io import atomic_path, iter_table, table_columns, table_format
+from hybrid_sim.io import (
+    TableError,
+    TableWriter,
+    atomic_path,
+    check_input_file,
+    check_output_file,
+    iter_table,
+    table_columns,
+    table_format,
+)
 from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.models.stacker import feature_groups
 from hybrid_sim.pairs import DEFAULT_COLUMNS, text_problem
@@ -100,6 +110,15 @@ def _count_rows(path: Path, sep: str | None) -> int | None:
     return None  # counting CSV rows means reading the file twice; tqdm shows the rate
 
 
+@contextlib.contextmanager
+def _writing(output: Path) -> Iterator[None]:
+    """An operating-system failure while writing (a full disk, say) as one line naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise TableError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
 def score_file(
     source: str | Path,
     output: str | Path,
@@ -110,13 +129,16 @@ def score_file(
     explain: bool = False,
     chunk_rows: int = 50_000,
     sep: str | None = None,
+    encoding: str = "utf-8",
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Score every row of ``source`` into ``output``, keeping all columns and the row order.
 
     The file is streamed in chunks, so memory stays flat; sentences are embedded and
-    parsed once per run (the caches span chunks). ``output`` appears only when every
-    chunk is written: an interrupted or failed run leaves no partial file.
+    parsed once per run (the caches span chunks). ``output``'s extension picks its format
+    (.csv, .tsv, .parquet, .xlsx, .json); it is checked, and its temporary file created,
+    before the model loads, and it appears only when every chunk is written: a failed or
+    interrupted run leaves no partial file and never replaces ``source``.
 
     >>> import tempfile, pathlib, pandas as pd
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -127,42 +149,28 @@ def score_file(
     """
     from hybrid_sim.api import _resolve
 
-    source, output = Path(source), Path(output)
-    present = table_columns(source, sep)
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    source, output = check_input_file(source), Path(output)
+    out_format = check_output_file(output, inputs=[source])
+    present = table_columns(source, sep, encoding)
     missing = [c for c in columns if c not in present]
     if missing:
         raise ValueError(f"column(s) {missing} not found in {source}; it has {present}")
-    scorer = _resolve(model)
-    out_format = table_format(output, sep if table_format(source, sep) != "parquet" else None)
-    out_sep = "\t" if out_format == "tsv" else ","
-    progress = _Progress(_count_rows(source, sep), quiet)
     start = time.perf_counter()
     rows = skipped = 0
-    try:
-        with atomic_path(output) as tmp:
-            writer = None
-            for chunk in iter_table(source, chunk_rows, sep):
+    with atomic_path(output) as tmp, _writing(output), TableWriter(tmp, out_format) as writer:
+        scorer = _resolve(model)
+        progress = _Progress(_count_rows(source, sep), quiet)
+        try:
+            for chunk in iter_table(source, chunk_rows, sep, encoding):
                 scored = score_frame(chunk, scorer, columns, on_error, explain, first_row=rows)
                 if ERROR_COLUMN in scored:
                     skipped += int((scored[ERROR_COLUMN] != "").sum())
-                if out_format == "parquet":
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
-                    table = pa.Table.from_pandas(scored, preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table.cast(writer.schema))
-                else:
-                    scored.to_csv(tmp, sep=out_sep, index=False, header=rows == 0,
-                                  mode="w" if rows == 0 else "a")
+                writer.write(scored)
                 rows += len(chunk)
                 progress.update(len(chunk))
-            if writer is not None:
-                writer.close()
-            elif rows == 0:
-                pd.DataFrame(columns=[*present, SCORE_COLUMN]).to_csv(tmp, sep=out_sep, index=False)
-    finally:
-        progress.close()
+        finally:
+            progress.close()
     seconds = time.perf_counter() - start
     return {"rows": rows, "skipped": skipped, "seconds": seconds, "output": str(output)}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +41,31 @@ def ensemble_entry(spec: str) -> dict[str, Any]:
     return entry
 
 
+def _number(cast: Callable[[str], Any], low: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: ``cast`` the text and refuse NaN, infinities and values below ``low``."""
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+POSITIVE = _number(int, 1, "a whole number of at least 1")
+FOLDS = _number(int, 2, "a whole number of folds, at least 2")
+SCORE = _number(float, 0, "a score between 0 and 100")
+COUNT = _number(int, 0, "a whole number of at least 0")
+
+
 def _add_io_options(p: argparse.ArgumentParser, target: bool = False) -> None:
     p.add_argument("--columns", nargs=2, metavar=("A", "B"), default=list(DEFAULT_COLUMNS),
                    help="the two text columns (default: sentence_1 sentence_2)")
     p.add_argument("--sep", help="field separator for CSV-like input (default: by extension)")
+    p.add_argument("--encoding", default="utf-8",
+                   help="text encoding of CSV-like input (default: utf-8; e.g. latin-1, cp1252)")
     if target:
         p.add_argument("--target", default="human_similarity", help="the rating column")
 
@@ -55,9 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on rated pairs")
     p.add_argument("data", type=Path, help="CSV / TSV / Parquet of rated pairs")
-    p.add_argument("-o", "--output", type=Path, required=True, help="model folder to write")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="model folder to write: new or empty (or a model, with --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUTPUT if it holds a hybrid_sim model (never anything else)")
     _add_io_options(p, target=True)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=POSITIVE, default=4)
     p.add_argument("--base-model", default="all-MiniLM-L6-v2", help="name or folder")
     p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
     p.add_argument("--lora-layers", type=int, metavar="N",
@@ -68,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another base model whose zero-shot cosine becomes a feature")
     p.add_argument("--no-base-cosine", action="store_true",
                    help="leave out the zero-shot cosine of the base model (encodes half as much)")
-    p.add_argument("--n-seeds", type=int, default=1,
+    p.add_argument("--n-seeds", type=POSITIVE, default=1,
                    help="average the tuned cosine over this many fine-tuning seeds")
     p.add_argument("--soup", action="store_true",
                    help="with --n-seeds: average the seeds' LoRA weights into one encoder, which "
@@ -83,12 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distil from this fine-tuned model (same form as --ensemble): the teachers' "
                         "mean cosine labels unrated pairs of the training sentences, which the model "
                         "then learns from too; only the model is saved (repeatable)")
-    p.add_argument("--distill-pairs", type=int, default=10_000,
+    p.add_argument("--distill-pairs", type=POSITIVE, default=10_000,
                    help="at most this many teacher-labelled pairs (default: 10000)")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
     p.add_argument("--all-groups", action="store_true",
                    help="stack every group, not only those that lower grouped-CV MAE")
-    p.add_argument("--cv", type=int, default=5, help="folds for cross-fitting")
+    p.add_argument("--cv", type=FOLDS, default=5, help="folds for cross-fitting (at least 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
 
@@ -106,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                    help="skip: leave similarity empty and say why in an 'error' column")
     p.add_argument("--explain", action="store_true", help="add per-group contribution columns")
-    p.add_argument("--chunk-rows", type=int, default=50_000)
+    p.add_argument("--chunk-rows", type=POSITIVE, default=50_000)
     p.add_argument("--dask", metavar="ADDRESS",
                    help="score a Parquet/CSV file or folder on a Dask cluster ('local' for 2 "
                         "local workers); OUT is then a folder")
@@ -115,18 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("match", help="score every item of questionnaire A against B")
     p.add_argument("a", type=Path, help="items of A: a text file (one per line) or a table")
     p.add_argument("b", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output table: .csv, .tsv, .parquet, .xlsx or .json")
     p.add_argument("--column", help="the item column when A and B are tables")
     p.add_argument("--model", type=Path, help=MODEL_HELP)
-    p.add_argument("--top", type=int, help="keep the K best matches per item of A")
-    p.add_argument("--min-score", type=float)
+    p.add_argument("--top", type=POSITIVE, help="keep the K best matches per item of A")
+    p.add_argument("--min-score", type=SCORE, help="drop matches below this score (0-100)")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("upgrade", help="seal a model folder of an older format (scores unchanged)")
+    p.add_argument("model", type=Path, help="the model folder to upgrade in place")
 
     p = sub.add_parser("ablate", help="feature-ablation report under grouped CV")
     p.add_argument("data", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help="report folder")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="report folder: new or empty (or a report, with --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUTPUT if it holds an ablation report (never anything else)")
     _add_io_options(p, target=True)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--folds", type=FOLDS, default=5)
+    p.add_argument("--epochs", type=POSITIVE, default=4)
     p.add_argument("--base-model", default="all-MiniLM-L6-v2")
     p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
     p.add_argument("--quiet", action="store_true")
@@ -143,17 +179,74 @@ def _print_metrics(metrics: dict[str, float], as_json: bool) -> None:
         print(f"{key:<{width}}  {shown}")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that temporary files are removed on the way out."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure a user can cause ends in one line on stderr.
+
+    Exit codes: 0 done, 2 bad input or arguments, 130 interrupted (Ctrl-C), 143
+    terminated (SIGTERM). Temporary files are removed in every case.
+    """
     args = build_parser().parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = _is_main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"hybrid-sim {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        print(f"hybrid-sim {args.command}: error: {_first_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return _stop(args.command, "interrupted", 130, argv is None)
+    except Terminated:
+        return _stop(args.command, "terminated", 143, argv is None)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stop(command: str, how: str, code: int, from_console: bool) -> int:
+    print(f"hybrid-sim {command}: {how}; no output was written", file=sys.stderr)
+    if from_console:
+        # temporary files are gone (the context managers ran); leave now, before the
+        # interpreter's teardown meets torch or spaCy threads mid-work ("terminate called")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+def _silence_third_party_bars() -> None:
+    """--quiet: transformers' "Loading weights" bar shows on every model load otherwise."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def _run(args: argparse.Namespace) -> int:
     import hybrid_sim
+
+    if getattr(args, "quiet", False):
+        _silence_third_party_bars()
 
     if args.command == "train":
         scorer = hybrid_sim.train(
@@ -164,14 +257,15 @@ def _run(args: argparse.Namespace) -> int:
             n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble,
             teachers=args.teacher, distill_pairs=args.distill_pairs, select_groups=not args.all_groups,
             cv=args.cv, seed=args.seed,
-            show_progress=not args.quiet, sep=args.sep,
+            show_progress=not args.quiet, sep=args.sep, encoding=args.encoding,
+            overwrite=args.overwrite,
         )
         print(f"model written to {args.output}")
         if scorer.cv_metrics_:
             _print_metrics(scorer.cv_metrics_, as_json=False)
     elif args.command == "evaluate":
         metrics = hybrid_sim.evaluate(args.data, args.model, columns=args.columns,
-                                      target=args.target, sep=args.sep)
+                                      target=args.target, sep=args.sep, encoding=args.encoding)
         _print_metrics(metrics, args.json)
     elif args.command == "score" and args.dask:
         from hybrid_sim.dask import score_directory
@@ -184,25 +278,35 @@ def _run(args: argparse.Namespace) -> int:
 
         result = score_file(args.input, args.output, args.model, columns=args.columns,
                             on_error=args.on_error, explain=args.explain,
-                            chunk_rows=args.chunk_rows, sep=args.sep, quiet=args.quiet)
+                            chunk_rows=args.chunk_rows, sep=args.sep, encoding=args.encoding,
+                            quiet=args.quiet)
         if not args.quiet:
             print(f"scored {result['rows']} rows ({result['skipped']} skipped) in "
                   f"{result['seconds']:.1f}s -> {result['output']}", file=sys.stderr)
     elif args.command == "match":
-        from hybrid_sim.io import write_table
+        from hybrid_sim.io import check_output_file, write_table
         from hybrid_sim.match import match, read_items
 
-        table = match(read_items(args.a, args.column), read_items(args.b, args.column),
-                      args.model, top=args.top, min_score=args.min_score)
-        write_table(table, args.output)
-        print(f"{len(table)} matches -> {args.output}", file=sys.stderr)
+        check_output_file(args.output, inputs=[args.a, args.b])
+        items_a = read_items(args.a, args.column, encoding=args.encoding)
+        items_b = read_items(args.b, args.column, encoding=args.encoding)
+        table = match(items_a, items_b, args.model, top=args.top, min_score=args.min_score)
+        write_table(table, args.output, inputs=[args.a, args.b])
+        if not args.quiet:
+            print(f"{len(table)} matches -> {args.output}", file=sys.stderr)
+    elif args.command == "upgrade":
+        from hybrid_sim.models.persistence import upgrade_model
+
+        changed = upgrade_model(args.model)
+        print(f"{args.model}: {'upgraded' if changed else 'already current'}", file=sys.stderr)
     elif args.command == "ablate":
         from hybrid_sim.ablation import ablation_report
 
         report = ablation_report(args.data, args.output, columns=args.columns,
                                  target=args.target, folds=args.folds, epochs=args.epochs,
                                  base_model=args.base_model, method=args.method,
-                                 show_progress=not args.quiet)
+                                 show_progress=not args.quiet, sep=args.sep,
+                                 encoding=args.encoding, overwrite=args.overwrite)
         print(report["markdown"])
     return 0
 

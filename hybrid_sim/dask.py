@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.io import atomic_directory
+from hybrid_sim.io import atomic_directory, check_folder_target
 from hybrid_sim.pairs import DEFAULT_COLUMNS
 
 SCORE_COLUMN = "similarity"
@@ -82,6 +82,9 @@ def score_directory(
     import dask.dataframe as dd
 
     source, output = Path(source), Path(output)
+    check_folder_target(output, lambda _p: False, "scored output")
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or folder")
     files = sorted(source.glob("*")) if source.is_dir() else [source]
     parquet = any(f.suffix == ".parquet" for f in files)
     if parquet:
@@ -95,7 +98,7 @@ def score_directory(
     scored = score(ddf, columns, model)
     client = _client(address)
     try:
-        with atomic_directory(output) as tmp:
+        with atomic_directory(output, what="scored output") as tmp:
             if parquet:
                 scored.to_parquet(str(tmp), write_index=False)
             else:

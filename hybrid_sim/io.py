@@ -1,26 +1,54 @@
-"""Reading and writing tables (CSV, TSV, Parquet) and atomic output."""
+"""Reading and writing tables, and output that appears whole or not at all.
+
+Inputs: CSV / TSV (read with Python's ``csv`` module, so that a row with more or fewer
+fields than the header is an error naming its line instead of a silent shift) and
+Parquet. Outputs, by extension: ``.csv``, ``.tsv``, ``.parquet``, ``.xlsx``, ``.json``
+(records); any other extension is refused before any work. Every output is written to a
+temporary name beside its target and renamed at the end; temporary names carry the
+writer's host and process id, so a leftover from a killed run is recognised and removed
+by the next run that writes there.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import math
 import os
 import shutil
+import socket
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+# what each output extension writes; ``.tab`` and ``.pq`` are aliases
+OUTPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
+                  ".pq": "parquet", ".xlsx": "xlsx", ".json": "json"}
+EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
+_TMP_TAG = "hybrid-sim"
+
+
+class TableError(ValueError):
+    """A table cannot be read or written; the message names the file and, where known, the line."""
 
 
 def data_home() -> Path:
     """hybrid_sim's own folder for caches and optional models: $HYBRID_SIM_HOME, else
-    ~/.cache/hybrid_sim."""
+    ~/.cache/hybrid_sim (read on every call)."""
     return Path(os.environ.get("HYBRID_SIM_HOME", Path.home() / ".cache" / "hybrid_sim"))
 
 
 def table_format(path: str | Path, sep: str | None = None) -> str:
-    """"parquet", "tsv" or "csv", from ``sep`` if given, else from the file extension."""
+    """"parquet", "tsv" or "csv" for an input, from ``sep`` if given, else from the extension.
+
+    >>> table_format("a.tsv"), table_format("a.txt", sep=","), table_format("x.parquet")
+    ('tsv', 'csv', 'parquet')
+    """
     suffixes = [s.lower() for s in Path(path).suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes:
         return "parquet"
@@ -29,53 +57,211 @@ def table_format(path: str | Path, sep: str | None = None) -> str:
     return "tsv" if {".tsv", ".tab"} & set(suffixes) else "csv"
 
 
+def output_format(path: str | Path) -> str:
+    """The format an output path's extension names; refuses an unknown one.
+
+    >>> output_format("m.xlsx")
+    'xlsx'
+    >>> output_format("m.weird")
+    Traceback (most recent call last):
+    ...
+    hybrid_sim.io.TableError: m.weird: unknown output extension '.weird'; use one of ...
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise TableError(f"{path}: unknown output extension {suffix or '(none)'!r}; use one of "
+                         ".csv, .tsv, .parquet, .xlsx, .json")
+    return OUTPUT_FORMATS[suffix]
+
+
 def _sep(path: str | Path, sep: str | None) -> str:
     return sep if sep is not None else ("\t" if table_format(path) == "tsv" else ",")
 
 
-def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
+def check_input_file(path: str | Path) -> Path:
+    """``path`` as a readable file, or a one-line error saying what it is instead."""
+    path = Path(path)
+    if path.is_dir():
+        raise TableError(f"{path} is a folder, not a file")
+    if not path.exists():
+        raise TableError(f"{path}: no such file")
+    return path
+
+
+def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> TableError:
+    """Name the first line that is not valid ``encoding`` (read again, line by line)."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as bad:
+                return TableError(
+                    f"{path}, line {number}: not valid {encoding} text ({bad.reason} at byte "
+                    f"{bad.start} of the line); pass --encoding (e.g. --encoding latin-1)")
+    return TableError(f"{path}: not valid {encoding} text ({exc.reason}); pass --encoding")
+
+
+def _csv_chunks(path: Path, sep: str, encoding: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    # utf-8-sig reads plain UTF-8 too and drops a byte-order mark from the first header
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long texts are per-row errors, not fatal
+    with open(path, newline="", encoding=codec) as fh:
+        reader = csv.reader(fh, delimiter=sep, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise TableError(f"{path}: the file is empty (no header line)")
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                raise TableError(f"{path}, line 1: column name(s) {dupes} appear more than once")
+            rows: list[list[str]] = []
+            yielded = False
+            for record in reader:
+                if not record:  # a blank line, as pandas skips them
+                    continue
+                if len(record) != len(header):
+                    raise TableError(
+                        f"{path}, line {reader.line_num}: {len(record)} field(s), but the header "
+                        f"has {len(header)}; quote texts that contain {sep!r}")
+                rows.append(record)
+                if len(rows) == chunk_rows:
+                    yield _frame(rows, header)
+                    rows, yielded = [], True
+            if rows or not yielded:  # a file with a header and no rows gives one empty chunk
+                yield _frame(rows, header)
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, encoding, exc) from None
+        except csv.Error as exc:
+            raise TableError(f"{path}, line {reader.line_num}: {exc}") from None
+
+
+def _frame(rows: list[list[str]], header: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    # as pandas' na_values=[""]: an empty field is a missing value, every other one a string
+    return frame.mask(frame == "") if len(frame) else frame
+
+
+def iter_table(path: str | Path, chunk_rows: int, sep: str | None = None,
+               encoding: str = "utf-8") -> Iterator[pd.DataFrame]:
+    """Read a table in chunks of ``chunk_rows`` rows, so memory stays flat.
+
+    CSV text stays text (``"007"`` is not 7); an empty field is missing. A file with a
+    header and no rows yields one empty chunk, so its columns are known.
+    """
+    path = check_input_file(path)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    if table_format(path, sep) == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            source = pq.ParquetFile(path)
+            empty = True
+            for batch in source.iter_batches(batch_size=chunk_rows):
+                empty = False
+                yield batch.to_pandas()
+            if empty:
+                yield source.schema_arrow.empty_table().to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise TableError(f"{path} cannot be read as Parquet: {exc}") from None
+        return
+    yield from _csv_chunks(path, _sep(path, sep), encoding, chunk_rows)
+
+
+def read_table(path: str | Path, sep: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a whole CSV / TSV / Parquet file; text columns stay strings, never numbers.
 
-    >>> import io, tempfile, pathlib
+    >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.tsv"
     >>> _ = p.write_text("a\\tb\\n007\\tyes\\n")
     >>> read_table(p)["a"].tolist()
     ['007']
     """
-    if table_format(path, sep) == "parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, sep=_sep(path, sep), dtype=str, keep_default_na=False,
-                       na_values=[""])
+    chunks = list(iter_table(path, 1_000_000, sep, encoding))
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
-def iter_table(path: str | Path, chunk_rows: int, sep: str | None = None) -> Iterator[pd.DataFrame]:
-    """Read a table in chunks of ``chunk_rows`` rows, so memory stays flat."""
-    if table_format(path, sep) == "parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-        return
-    yield from pd.read_csv(path, sep=_sep(path, sep), dtype=str, keep_default_na=False,
-                           na_values=[""], chunksize=chunk_rows)
-
-
-def table_columns(path: str | Path, sep: str | None = None) -> list[str]:
+def table_columns(path: str | Path, sep: str | None = None, encoding: str = "utf-8") -> list[str]:
     """The column names of a table, read without loading its rows."""
-    if table_format(path, sep) == "parquet":
-        import pyarrow.parquet as pq
+    return list(next(iter_table(path, 1, sep, encoding)).columns)
 
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    return list(pd.read_csv(path, sep=_sep(path, sep), nrows=0).columns)
+
+# -- output ------------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}.{_TMP_TAG}.{socket.gethostname()}."
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Remove temporary files or folders for ``path`` left by a run of this host that died."""
+    prefix = _tmp_prefix(path)
+    with contextlib.suppress(OSError):
+        for entry in path.parent.iterdir():
+            if not entry.name.startswith(prefix):
+                continue
+            pid = entry.name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def check_output_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> str:
+    """Refuse, before any work, an output that cannot or must not be written; return its format.
+
+    Refused: an unknown extension, an existing folder, one of ``inputs`` (the input would
+    be replaced), a folder that cannot be created or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TableError(f"{path} is a folder; give a file name for the output")
+    fmt = output_format(path)
+    for source in map(Path, inputs):
+        same = (os.path.samefile(source, path) if source.exists() and path.exists()
+                else path.resolve() == source.resolve())
+        if same:
+            raise TableError(f"{path} is the input file; write the output to another file")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise TableError(f"{parent} is a file, so {path} cannot be created")
+    return fmt
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The file follows the user's umask (not ``mkstemp``'s private 0600).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(path)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=".part",
+                                   dir=path.parent)
+    except OSError as exc:
+        raise TableError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -85,18 +271,59 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-@contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` only on success."""
+def check_folder_target(path: str | Path, is_own: Callable[[Path], bool], what: str,
+                        overwrite: bool = False) -> None:
+    """Refuse, before any work, to replace anything but an empty folder or one of ours.
+
+    ``is_own`` recognises a folder this library wrote (a model by its manifest, a report
+    by its files). Such a folder is replaced only with ``overwrite``; a file or a folder
+    holding anything else is never replaced.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    if not path.exists() and not path.is_symlink():
+        if path.parent.exists() and not path.parent.is_dir():
+            raise TableError(f"{path.parent} is a file, so {path} cannot be created")
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise TableError(f"{path} exists and is not a folder; refusing to replace it with a {what}")
+    content = sorted(p.name for p in path.iterdir())
+    if not content:
+        return
+    if is_own(path):
+        if overwrite:
+            return
+        raise TableError(f"{path} already holds a {what}; pass --overwrite (overwrite=True) to "
+                         "replace it, or choose another folder")
+    shown = ", ".join(content[:3]) + (", ..." if len(content) > 3 else "")
+    raise TableError(f"{path} already exists and holds files that are not a {what} ({shown}); "
+                     "refusing to replace it: choose a new or empty folder")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path, is_own: Callable[[Path], bool] | None = None,
+                     what: str = "hybrid_sim folder", overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only on success.
+
+    ``path`` is checked with :func:`check_folder_target` before and again at the swap: only
+    an empty folder, or one ``is_own`` recognises (with ``overwrite``), is ever replaced.
+    """
+    path = Path(path)
+    own = is_own or (lambda _p: False)
+    check_folder_target(path, own, what, overwrite)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", dir=path.parent))
+    except OSError as exc:
+        raise TableError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         yield tmp
-        tmp.chmod(0o755)  # mkdtemp makes it private; outputs and model folders are shared
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; model folders are shared
+        check_folder_target(path, own, what, overwrite)
         if path.exists():
-            backup = path.with_name(f".{path.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
+            backup = Path(tempfile.mkdtemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.",
+                                           dir=path.parent))
+            backup.rmdir()
             path.rename(backup)
             tmp.rename(path)
             shutil.rmtree(backup)
@@ -107,13 +334,118 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, sep: str | None = None) -> None:
-    """Write a table atomically, in the format its extension (or ``sep``) names."""
-    with atomic_path(path) as tmp:
-        if table_format(path, sep) == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, sep=_sep(path, sep), index=False)
+class TableWriter:
+    """Write a table chunk by chunk in the format ``fmt`` to the open path ``tmp``.
+
+    >>> import tempfile, pathlib, json
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.json"
+    >>> with TableWriter(p, "json") as w:
+    ...     w.write(pd.DataFrame({"a": ["x"], "b": [1.5]}))
+    ...     w.write(pd.DataFrame({"a": ["y"], "b": [float("nan")]}))
+    >>> json.loads(p.read_text())
+    [{'a': 'x', 'b': 1.5}, {'a': 'y', 'b': None}]
+    """
+
+    def __init__(self, tmp: Path, fmt: str) -> None:
+        self.tmp, self.fmt = Path(tmp), fmt
+        self.rows = 0
+        self._columns: list[str] | None = None
+        self._parquet: Any = None
+        self._schema: Any = None
+        self._book: Any = None
+        self._sheet: Any = None
+        self._json: Any = None
+        self._started = False
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is None:
+            self.close()
+        elif self._json is not None:
+            self._json.close()
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self._columns is None:
+            self._columns = [str(c) for c in frame.columns]
+        getattr(self, f"_write_{self.fmt}")(frame)
+        self.rows += len(frame)
+
+    def _write_csv(self, frame: pd.DataFrame, sep: str = ",") -> None:
+        frame.to_csv(self.tmp, sep=sep, index=False, header=self.rows == 0 and not self._started,
+                     mode="a" if self._started else "w")
+        self._started = True
+
+    def _write_tsv(self, frame: pd.DataFrame) -> None:
+        self._write_csv(frame, sep="\t")
+
+    def _write_parquet(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._parquet is None:
+            # a column that holds only missing values in the first chunk is text, not "null"
+            schema = pa.Schema.from_pandas(frame, preserve_index=False)
+            self._schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                                      for f in schema]).remove_metadata()
+            self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        self._parquet.write_table(table)
+
+    def _write_xlsx(self, frame: pd.DataFrame) -> None:
+        from openpyxl import Workbook
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        if self._book is None:
+            self._book = Workbook(write_only=True)
+            self._sheet = self._book.create_sheet("hybrid_sim")
+            self._sheet.append(self._columns)
+        if self.rows + len(frame) > EXCEL_MAX_ROWS:
+            raise TableError(f"more than {EXCEL_MAX_ROWS:,} rows do not fit an Excel sheet; write "
+                             ".csv or .parquet instead")
+        for offset, row in enumerate(frame.itertuples(index=False, name=None)):
+            values = [None if isinstance(v, float) and math.isnan(v) else v for v in row]
+            for column, value in zip(self._columns or [], values):
+                if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+                    raise TableError(f"row {self.rows + offset}, column {column!r}: a control "
+                                     "character that Excel files cannot hold; write .csv instead")
+            self._sheet.append(values)
+
+    def _write_json(self, frame: pd.DataFrame) -> None:
+        if self._json is None:
+            self._json = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._json.write("[")
+        if len(frame):
+            body = frame.to_json(orient="records", force_ascii=False, double_precision=15)
+            self._json.write(("," if self.rows else "") + "\n" + body[1:-1].replace("},{", "},\n{"))
+
+    def close(self) -> None:
+        """Finish the file; an output with no rows still gets its header (or an empty list)."""
+        if self._columns is None:
+            self._columns = []
+        if self.fmt in ("csv", "tsv") and not self._started:
+            self._write_csv(pd.DataFrame(columns=self._columns), "\t" if self.fmt == "tsv" else ",")
+        elif self.fmt == "parquet":
+            if self._parquet is None:
+                self._write_parquet(pd.DataFrame({c: pd.Series(dtype=object) for c in self._columns}))
+            self._parquet.close()
+        elif self.fmt == "xlsx":
+            if self._book is None:
+                self._write_xlsx(pd.DataFrame(columns=self._columns))
+            self._book.save(self.tmp)
+        elif self.fmt == "json":
+            if self._json is None:
+                self._write_json(pd.DataFrame())
+            self._json.write("\n]\n")
+            self._json.close()
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, inputs: Sequence[str | Path] = ()) -> None:
+    """Write a table atomically in the format its extension names (see ``OUTPUT_FORMATS``)."""
+    fmt = check_output_file(path, inputs)
+    with atomic_path(path) as tmp, TableWriter(tmp, fmt) as writer:
+        writer.write(frame)
 
 
 def sha256_file(path: str | Path) -> str:

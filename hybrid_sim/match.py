@@ -31,6 +31,10 @@ def match(
     """
     from hybrid_sim.api import _resolve
 
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ValueError(f"top must be a whole number of at least 1, got {top!r}")
+    if min_score is not None and not (0 <= float(min_score) <= 100):  # NaN fails both
+        raise ValueError(f"min_score must be a number in 0-100, got {min_score!r}")
     a = list(dict.fromkeys(check_texts(list(items_a), "items_a")))
     b = list(dict.fromkeys(check_texts(list(items_b), "items_b")))
     grid_a = np.repeat(np.asarray(a, dtype=object), len(b))
@@ -46,15 +50,21 @@ def match(
     return out.reset_index(drop=True)
 
 
-def read_items(path: str | Path, column: str | None = None, sep: str | None = None) -> list[str]:
+def read_items(path: str | Path, column: str | None = None, sep: str | None = None,
+               encoding: str = "utf-8") -> list[str]:
     """Items from a file: a named column of a table, or one item per line of a text file."""
-    from hybrid_sim.io import read_table
+    from hybrid_sim.io import TableError, check_input_file, read_table
 
-    path = Path(path)
+    path = check_input_file(path)
     if path.suffix.lower() in (".txt", ".text", ""):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return lines
-    frame = read_table(path, sep=sep)
+        try:
+            text = path.read_text(encoding=encoding)
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{path}: not valid {encoding} text ({exc.reason}); pass "
+                             "--encoding (e.g. --encoding latin-1)") from None
+        lines = [line for line in text.splitlines() if line.strip()]
+        return check_texts(lines, path.name)
+    frame = read_table(path, sep=sep, encoding=encoding)
     if column is None:
         if frame.shape[1] != 1:
             raise ValueError(f"{path} has columns {list(frame.columns)}: name one with --column")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_COLUMNS: tuple[str, str] = ("sentence_1", "sentence_2")
+# Questionnaire items are a sentence or two; the longest in the DOXA data has 200-odd
+# characters. Longer texts are refused per row: a 480k-character text took 28 s and
+# 3.2 GB in spaCy's parse, and the encoder reads only its first 256 word pieces anyway.
+MAX_TEXT_CHARS = 5_000
 _SPACE = re.compile(r"\s+")
+# letters, numbers, punctuation and symbols: zero-width, format and combining characters
+# alone do not make a text a person can read
+_VISIBLE = frozenset("LNPS")
 
 
 def normalise_text(text: str) -> str:
@@ -45,11 +52,18 @@ def text_problem(value: Any) -> str | None:
 
     >>> text_problem("  "), text_problem(None), text_problem("I feel sad")
     ('text is empty or whitespace only', 'missing value (None)', None)
+    >>> text_problem("\u200b\u0301")
+    'text has no visible characters (only zero-width, combining or control ones)'
     """
     if not isinstance(value, str):
         return _describe(value)
-    if not normalise_text(value):
+    if len(value) > MAX_TEXT_CHARS:
+        return f"text is {len(value):,} characters long; the limit is {MAX_TEXT_CHARS:,}"
+    text = normalise_text(value)
+    if not text:
         return "text is empty or whitespace only"
+    if not any(unicodedata.category(c)[0] in _VISIBLE for c in text):
+        return "text has no visible characters (only zero-width, combining or control ones)"
     return None
 
 
@@ -67,12 +81,12 @@ def check_texts(values: Sequence[Any], column: str) -> list[str]:
         distinct = values
     mapping: dict[Any, str] = {}
     for value in distinct:
-        text = normalise_text(value) if isinstance(value, str) else ""
-        if not text:
+        problem = text_problem(value)
+        if problem is not None:
             # a dict keeps the first of equal keys, so this is the value's first row
             row = next(i for i, v in enumerate(values) if v is value)
-            raise ValueError(f"row {row}, column {column!r}: {text_problem(value)}")
-        mapping[value] = text
+            raise ValueError(f"row {row}, column {column!r}: {problem}")
+        mapping[value] = normalise_text(value)
     return [mapping[v] for v in values]
 
 
@@ -108,8 +122,13 @@ def to_pairs(
     if isinstance(a, Pairs) and b is None:
         return a.left, a.right
     if b is None:
+        if a is None or isinstance(a, (str, Mapping, set, frozenset, bytes)):
+            raise ValueError(f"got {_kind(a)} alone; {ACCEPTED}")
         left, right, names = _split_table(a, columns)
     else:
+        for value in (a, b):
+            if not isinstance(value, (str, list, tuple, np.ndarray, pd.Series, pd.Index)):
+                raise ValueError(f"got {_kind(value)}; {ACCEPTED}")
         if isinstance(a, str) != isinstance(b, str):
             raise ValueError("pass two strings or two sequences of strings, not one of each")
         if isinstance(a, str):
@@ -121,6 +140,17 @@ def to_pairs(
             )
         names = ("text_a", "text_b")
     return check_texts(left, names[0]), check_texts(right, names[1])
+
+
+ACCEPTED = ("pass two strings, two equal-length lists of strings, a DataFrame with two text "
+            "columns, or an (n, 2) array of strings")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "None"
+    shown = repr(value)
+    return f"{type(value).__name__} {shown[:40]}{'...' if len(shown) > 40 else ''}"
 
 
 def _split_table(
@@ -140,11 +170,12 @@ def _split_table(
         raise ValueError(
             f"column(s) {missing} not found; the table has {[str(c) for c in table.columns]}"
         )
-    array = np.asarray(table, dtype=object)
+    try:
+        array = np.asarray(table, dtype=object)
+    except ValueError:  # ragged nested sequences
+        array = np.empty(0)
     if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(
-            f"expected pairs as an (n, 2) table of texts, got shape {getattr(array, 'shape', None)}"
-        )
+        raise ValueError(f"got {_kind(table)} (not n rows of 2 texts); {ACCEPTED}")
     return array[:, 0].tolist(), array[:, 1].tolist(), ("column 0", "column 1")
 
 

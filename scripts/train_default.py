@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     output = args.output or shipped_model_path(args.variant)
     start = time.perf_counter()
-    scorer = hybrid_sim.train(args.data, output, **VARIANTS[args.variant])
+    scorer = hybrid_sim.train(args.data, output, overwrite=True, **VARIANTS[args.variant])
     seconds = time.perf_counter() - start
     size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
     # the budget covers every model the package ships, together

@@ -35,6 +35,26 @@ TINY_PAIRS = [
 ]
 
 
+def synthetic_rated(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """``n`` rated pairs written from templates: same feeling ~70, different ~5 (plus noise).
+
+    Enough rows that differ for the default stacker (which needs 80) to learn something.
+    """
+    import random
+
+    feelings = ["sad", "tired", "worried", "lonely", "angry", "hopeless", "nervous", "restless"]
+    frames = ["I feel {}", "I often feel {}", "Do you feel {}?", "Felt {} in the past week",
+              "How often are you {}?"]
+    rng = random.Random(seed)
+    rows: list[tuple[str, str, int]] = []
+    while len(rows) < n:
+        f1, f2 = rng.choice(feelings), rng.choice(feelings)
+        a, b = rng.choice(frames).format(f1), rng.choice(frames).format(f2)
+        if a != b:
+            rows.append((a, b, (70 if f1 == f2 else 5) + rng.randint(0, 10)))
+    return pd.DataFrame(rows, columns=["sentence_1", "sentence_2", "human_similarity"])
+
+
 @pytest.fixture
 def tiny_frame() -> pd.DataFrame:
     a, b, y = zip(*TINY_PAIRS)

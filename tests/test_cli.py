@@ -13,7 +13,7 @@ from hybrid_sim.batch import score_file
 from hybrid_sim.cli import main
 from hybrid_sim.features import make_features
 from hybrid_sim.models.scorer import HybridScorer
-from tests.conftest import TINY_PAIRS
+from tests.conftest import TINY_PAIRS, synthetic_rated
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +177,8 @@ def test_match_writes_sorted_long_output(classical_model: Path, tmp_path: Path) 
 
 
 def test_train_command_writes_a_model(tmp_path: Path) -> None:
-    a, b, y = zip(*TINY_PAIRS)
     src = tmp_path / "rated.csv"
-    pd.DataFrame({"x": a, "y": b, "score": y}).to_csv(src, index=False)
+    synthetic_rated().set_axis(["x", "y", "score"], axis=1).to_csv(src, index=False)
     assert main(["train", str(src), "-o", str(tmp_path / "model"), "--columns", "x", "y",
                  "--target", "score", "--groups", "bow", "fuzzy", "--cv", "2", "--quiet"]) == 0
     assert (tmp_path / "model" / "stacker.txt").exists()

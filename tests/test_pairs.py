@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybrid_sim.pairs import normalise_text, pair_key, to_pairs
+from hybrid_sim.pairs import MAX_TEXT_CHARS, normalise_text, pair_key, to_pairs
 
 
 def test_two_strings_become_one_pair() -> None:
@@ -29,8 +29,10 @@ def test_custom_columns() -> None:
 
 def test_normalisation_is_nfkc_and_whitespace_but_never_truncates() -> None:
     assert normalise_text("\u2460 ﬁne\t\n day ") == "1 fine day"
-    long = "word " * 5000
+    long = "word " * (MAX_TEXT_CHARS // 5)  # at the limit: kept whole
     assert len(to_pairs(long, "x")[0][0]) == len(long.strip())
+    with pytest.raises(ValueError, match="the limit is 5,000"):  # over it: refused, not cut
+        to_pairs(long + "x", "x")
 
 
 @pytest.mark.parametrize(

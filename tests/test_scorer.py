@@ -192,7 +192,7 @@ def test_train_from_a_file_and_evaluate(tmp_path: Path) -> None:
     data = tmp_path / "rated.tsv"
     pd.DataFrame({"q1": a, "q2": b, "rating": y}).to_csv(data, sep="\t", index=False)
     model = hybrid_sim.train(data, tmp_path / "m", columns=("q1", "q2"), target="rating",
-                             groups=["bow", "fuzzy"], cv=2)
+                             groups=["bow", "fuzzy"], cv=2, **SMALL)
     assert (tmp_path / "m" / "manifest.json").exists()
     metrics = hybrid_sim.evaluate(data, model, columns=("q1", "q2"), target="rating")
     assert set(metrics) >= {"mae", "rmse", "pearson", "spearman"}
@@ -311,7 +311,7 @@ def test_a_distilled_model_saves_only_its_student_and_its_card_names_the_teacher
     teacher = {"lora_layers": 2, "learning_rate": 2e-3}
     scorer = hybrid_sim.train(frame, tmp_path / "distilled", groups=["embedding"], epochs=1, cv=2,
                               base_cosine=False, teachers=[teacher], distill_pairs=30,
-                              select_groups=False, show_progress=False)
+                              select_groups=False, show_progress=False, **SMALL)
     files = sorted(p.name for p in (tmp_path / "distilled" / "embedding").iterdir())
     assert files == ["adapter.json", "adapter.safetensors"]
     card = (tmp_path / "distilled" / "README.md").read_text()

@@ -200,7 +200,12 @@ class _RowMemo:
                     self._rows.popitem(last=False)
 
     def antonym_matrix(self, width: int) -> sparse.csr_matrix:
-        """0/1 antonym matrix over the first ``width`` lexicon ids (built once per growth)."""
+        """0/1 antonym matrix over the first ``width`` lexicon ids (built once per growth).
+
+        At least 1 x 1, as the rows of :func:`_csr` are at least one column wide: a batch
+        whose texts hold no lexicon word gives width 0.
+        """
+        width = max(width, 1)
         with self._lock:
             if self._antonyms is None or self._antonyms.shape[0] < width:
                 self._antonyms = _antonym_matrix(dict(self._lemma_ids))

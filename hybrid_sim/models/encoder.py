@@ -57,6 +57,15 @@ _ALIASES = {
 }
 
 
+def known_bases() -> frozenset[str]:
+    """The base model names this library resolves to a local copy (lower case).
+
+    >>> "all-minilm-l6-v2" in known_bases()
+    True
+    """
+    return frozenset(_ALIASES)
+
+
 def resolve_base(name_or_path: str) -> str:
     """Map a model name to a local folder where one is known; otherwise return it unchanged.
 

@@ -1,9 +1,13 @@
 """Model folders: data only (JSON, LightGBM text, safetensors), checked on load.
 
 A folder holds ``manifest.json`` (versions, feature configuration, base model identity,
-training-data hash, CV metrics and the sha256 of every other file), ``stacker.txt``
-(LightGBM's text model), ``embedding/`` (the adapter) and ``README.md`` (a model card).
-No pickle or joblib serialisation anywhere: loading a folder never runs code from it.
+training-data hash, CV metrics, the sha256 of every other file and a seal over its own
+content), ``stacker.txt`` (LightGBM's text model), ``embedding/`` (the adapter) and
+``README.md`` (a model card). No pickle or joblib serialisation anywhere: loading a
+folder never runs code from it. Loading checks the manifest's schema and seal
+(:mod:`hybrid_sim.models.manifest`), every file's sha256, the group settings, and the
+LightGBM text (:mod:`hybrid_sim.models.lightgbm_text`) before LightGBM reads it; every
+failure is a :class:`ModelFolderError` naming the file.
 """
 
 from __future__ import annotations
@@ -15,12 +19,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sklearn.base import clone
 from sklearn.pipeline import FeatureUnion
 
-from hybrid_sim.io import atomic_directory, sha256_file
+from hybrid_sim.io import atomic_directory, atomic_path, check_folder_target, sha256_file
+from hybrid_sim.models.lightgbm_text import check_lightgbm_text
+from hybrid_sim.models.manifest import (
+    FORMAT,
+    OLD_FORMATS,
+    ManifestError,
+    check_manifest,
+    seal,
+    upgrade_manifest,
+)
 from hybrid_sim.models.stacker import feature_groups
 
-FORMAT = "hybrid_sim.model/1"
 MANIFEST = "manifest.json"
 STACKER = "stacker.txt"
 CARD = "README.md"
@@ -51,16 +64,35 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
+def is_model_folder(folder: Path) -> bool:
+    """True for a folder this library wrote: a manifest of ours that lists every file in it."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        listed = set(manifest["files"]) | {MANIFEST}
+        ours = manifest["format"] in (FORMAT, *OLD_FORMATS)
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
+    present = {str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()}
+    return bool(ours) and present <= listed
+
+
+def check_model_target(folder: str | Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, a model folder target that is not new, empty or (with
+    ``overwrite``) a model folder; a user's other files are never replaced."""
+    check_folder_target(folder, is_model_folder, "hybrid_sim model", overwrite)
+
+
+def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info: Any) -> Path:
     """Write ``scorer`` to ``folder`` atomically (a temporary folder renamed at the end).
 
-    ``info`` is recorded in the manifest: e.g. ``data_sha256``, ``data_name``, ``n_rows``.
+    ``folder`` must be new, empty or (with ``overwrite``) a model folder. ``info`` is
+    recorded in the manifest: e.g. ``data_sha256``, ``data_name``, ``n_rows``.
     """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(scorer, "booster_")
     folder = Path(folder)
-    with atomic_directory(folder) as tmp:
+    with atomic_directory(folder, is_model_folder, "hybrid_sim model", overwrite) as tmp:
         groups = []
         for name, extractor in scorer.features_.transformer_list:
             if extractor == "drop":
@@ -94,28 +126,46 @@ def save_scorer(scorer: Any, folder: str | Path, **info: Any) -> Path:
             str(p.relative_to(tmp)): sha256_file(p)
             for p in sorted(tmp.rglob("*")) if p.is_file()
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / MANIFEST).write_text(json.dumps(seal(manifest), indent=2) + "\n")
     return folder
 
 
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFolderError(f"{path} is missing: {path.parent} is not a hybrid_sim model") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{path} cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFolderError(f"{path} is damaged (not valid JSON: {exc})") from None
+
+
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """Read and verify a model folder's manifest and every file it lists."""
+    """Read a model folder's manifest; check its schema, its seal and every file it lists."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"{folder} is not a model folder (no such directory)")
     path = folder / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelFolderError(f"{path} is missing: {folder} is not a hybrid_sim model") from None
-    except json.JSONDecodeError as exc:
-        raise ModelFolderError(f"{path} is damaged (not valid JSON: {exc})") from None
-    if manifest.get("format") != FORMAT:
+    manifest = _json(path)
+    if isinstance(manifest, dict) and manifest.get("format") in OLD_FORMATS:
+        raise ModelFolderError(
+            f"{path}: format {manifest['format']!r} predates the manifest's integrity seal; "
+            f"upgrade it once with `hybrid-sim upgrade {folder}` (scores do not change)")
+    if isinstance(manifest, dict) and manifest.get("format") != FORMAT:
         raise ModelFolderError(
             f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; this model was made "
-            "by an incompatible hybrid_sim version"
-        )
-    for name, expected in manifest.get("files", {}).items():
+            "by an incompatible hybrid_sim version")
+    try:
+        check_manifest(manifest, str(path))
+    except ManifestError as exc:
+        raise ModelFolderError(str(exc)) from None
+    _check_files(folder, manifest)
+    return manifest
+
+
+def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
+    for name, expected in manifest["files"].items():
         file = folder / name
         if not file.is_file():
             raise ModelFolderError(f"{file} is missing (listed in {MANIFEST})")
@@ -123,11 +173,86 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
             raise ModelFolderError(
                 f"{file} has been altered or damaged: its sha256 does not match {MANIFEST}"
             )
-    return manifest
+    for required in (STACKER,):
+        if required not in manifest["files"]:
+            raise ModelFolderError(f"{folder / MANIFEST} does not list {required}")
+
+
+def upgrade_model(folder: str | Path) -> bool:
+    """Seal a ``hybrid_sim.model/1`` folder's manifest as the current format, in place.
+
+    Only ``manifest.json`` is rewritten (atomically), after its schema and every file it
+    lists are checked; returns False when the folder is already current.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    manifest = _json(path)
+    if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
+        read_manifest(folder)
+        return False
+    try:
+        upgraded = upgrade_manifest(manifest, str(path))
+    except ManifestError as exc:
+        raise ModelFolderError(str(exc)) from None
+    _check_files(folder, upgraded)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(upgraded, indent=2) + "\n")
+    return True
+
+
+def _resolvable(name: Any, where: str) -> None:
+    """A manifest may name only a base model this library knows by name: never a folder
+    outside the model or a model hub id (``load(..., base_model=...)`` chooses those)."""
+    from hybrid_sim.models.encoder import known_bases
+
+    if not isinstance(name, str) or name.lower() not in known_bases():
+        raise ModelFolderError(
+            f"{where}: base model {name!r} is not one this library knows by name "
+            f"({', '.join(sorted(known_bases()))}); pass load(..., base_model=FOLDER) to use "
+            "another one")
+
+
+def _group_params(entry: dict[str, Any], cls: type, where: str, base_model: str | None) -> dict:
+    """The group's settings, checked against the extractor's own parameters and defaults."""
+    defaults = cls().get_params(deep=False)
+    params = dict(entry["params"])
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ModelFolderError(f"{where}: group {entry['group']!r} has parameters this version "
+                               f"does not know: {unknown}")
+    for key, value in params.items():
+        default = defaults[key]
+        expected: tuple[type, ...] = (
+            (bool,) if isinstance(default, bool) else (int,) if isinstance(default, int)
+            else (int, float) if isinstance(default, float) else (str,) if isinstance(default, str)
+            else (list,) if isinstance(default, tuple) else (type(None), int, float, str))
+        if not isinstance(value, expected) or (expected == (int,) and isinstance(value, bool)):
+            raise ModelFolderError(f"{where}: group {entry['group']!r} parameter {key!r} has the "
+                                   f"wrong type ({type(value).__name__})")
+    if "extra_bases" in params:
+        params["extra_bases"] = tuple(params["extra_bases"])
+    for key in ("ensemble", "teachers"):
+        if key in params:
+            if not all(isinstance(m, dict) for m in params[key]):
+                raise ModelFolderError(f"{where}: {key} entries must be mappings")
+            params[key] = tuple(dict(m) for m in params[key])
+    if "base_model" in params:
+        if base_model is not None:
+            params["base_model"] = base_model
+        else:
+            for name in [params["base_model"], *params.get("extra_bases", ()),
+                         *(m.get("base_model", params["base_model"])
+                           for m in (*params.get("ensemble", ()), *params.get("teachers", ())))]:
+                _resolvable(name, where)
+    return params
 
 
 def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
-    """Rebuild a fitted :class:`HybridScorer` from a folder written by ``save_scorer``."""
+    """Rebuild a fitted :class:`HybridScorer` from a folder written by ``save_scorer``.
+
+    ``base_model`` says where the embedding's base model is, when it is not one this
+    library knows by name; its sha256 must still match the one the model records.
+    """
     import lightgbm as lgb
 
     from hybrid_sim.features import feature_class
@@ -135,54 +260,48 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
 
     folder = Path(folder)
     manifest = read_manifest(folder)
+    where = str(folder / MANIFEST)
     transformers = []
     for entry in manifest["groups"]:
         try:
             cls = feature_class(entry["group"])
         except ValueError as exc:
-            raise ModelFolderError(f"{folder / MANIFEST}: {exc}") from None
-        params = dict(entry["params"])
-        if "extra_bases" in params:
-            params["extra_bases"] = tuple(params["extra_bases"])
-        for key in ("ensemble", "teachers"):
-            if key in params:
-                params[key] = tuple(dict(m) for m in params[key])
-        if base_model is not None and "base_model" in params:
-            params["base_model"] = base_model
+            raise ModelFolderError(f"{where}: {exc}") from None
         try:
-            extractor = cls(**params)
-        except TypeError as exc:
-            raise ModelFolderError(
-                f"{folder / MANIFEST}: group {entry['group']!r} has parameters this version "
-                f"does not know ({exc})"
-            ) from None
-        if hasattr(extractor, "load_files"):
-            try:
+            extractor = cls(**_group_params(entry, cls, where, base_model))
+            if hasattr(extractor, "load_files"):
                 extractor.load_files(folder / EMBEDDING_DIR, entry["state"])
-            except (ValueError, FileNotFoundError) as exc:
-                raise ModelFolderError(f"{folder}: {exc}") from None
-        else:
-            extractor.set_state(entry["state"])
+            else:
+                extractor.set_state(entry["state"])
+        except ModelFolderError:
+            raise
+        except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
+            raise ModelFolderError(f"{where}: group {entry['group']!r} cannot be rebuilt "
+                                   f"({type(exc).__name__}: {exc})") from None
         transformers.append((entry["group"], extractor))
+    fitted = FeatureUnion(transformers, verbose_feature_names_out=False)
+    names = [str(n) for n in fitted.get_feature_names_out()]
+    stacker_features = list(manifest["stacker_features"])
+    if names != list(manifest["feature_names"]):
+        raise ModelFolderError(f"{where}: 'feature_names' do not match what its groups compute")
     try:
-        booster = lgb.Booster(model_str=(folder / STACKER).read_text())
-    except lgb.basic.LightGBMError as exc:
-        raise ModelFolderError(f"{folder / STACKER} cannot be read by LightGBM: {exc}") from None
+        text = check_lightgbm_text((folder / STACKER).read_text(encoding="utf-8"),
+                                   len(stacker_features))
+        booster = lgb.Booster(model_str=text)
+    except (ValueError, UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
+        raise ModelFolderError(f"{folder / STACKER} cannot be read as this model's stacker: "
+                               f"{exc}") from None
+    # the parameter holds unfitted copies, as in a fresh model: set_params on a loaded
+    # model changes what a later fit builds, never the fitted groups predict uses
     scorer = HybridScorer(
-        features=FeatureUnion(transformers, verbose_feature_names_out=False),
+        features=FeatureUnion([(g, clone(t)) for g, t in transformers],
+                              verbose_feature_names_out=False),
         **manifest["scorer_params"],
     )
-    scorer.features_ = scorer.features
-    scorer.feature_names_ = list(manifest["feature_names"])
-    # models saved before group selection fed every feature to the stacker
-    scorer.stacker_features_ = list(manifest.get("stacker_features", scorer.feature_names_))
+    scorer.features_ = fitted
+    scorer.feature_names_ = names
+    scorer.stacker_features_ = stacker_features
     scorer.selection_ = manifest.get("group_selection", [])
-    if booster.num_feature() != len(scorer.stacker_features_) or not set(
-            scorer.stacker_features_) <= set(scorer.feature_names_):
-        raise ModelFolderError(
-            f"{folder / STACKER} expects {booster.num_feature()} features, the manifest "
-            f"lists {len(scorer.stacker_features_)} for the stacker"
-        )
     scorer.booster_ = booster
     scorer.n_features_in_ = 2
     scorer.cv_metrics_ = manifest.get("cv_metrics", {})

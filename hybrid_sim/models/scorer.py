@@ -188,11 +188,12 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             "splits": self.booster_.feature_importance("split"),
         }).sort_values("gain", ascending=False, ignore_index=True)
 
-    def save(self, folder: Any, **info: Any) -> Any:
-        """Write the model folder (see :mod:`hybrid_sim.models.persistence`)."""
+    def save(self, folder: Any, overwrite: bool = False, **info: Any) -> Any:
+        """Write the model folder (see :mod:`hybrid_sim.models.persistence`); ``folder`` must
+        be new, empty or (with ``overwrite``) a model folder."""
         from hybrid_sim.models.persistence import save_scorer
 
-        return save_scorer(self, folder, **info)
+        return save_scorer(self, folder, overwrite=overwrite, **info)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
