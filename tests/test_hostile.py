@@ -540,15 +540,15 @@ def test_arbitrary_csv_bytes_give_aligned_rows_or_one_clean_line(model: Path, tm
 
 
 def test_an_unwritable_output_folder_fails_before_the_model_loads(
-        model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+        model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     import tempfile
 
     from hybrid_sim import api
 
-    def denied(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - as a read-only folder answers
+    def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    def no_model(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_model(*args, **kwargs):
         raise AssertionError("the model loaded before the output was known to be writable")
 
     monkeypatch.setattr(tempfile, "mkstemp", denied)
