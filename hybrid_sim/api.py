@@ -199,6 +199,8 @@ def _too_little(n_rows: int, params: dict[str, Any] | None) -> ValueError:
 
 def _check_learnt(scorer: HybridScorer, n_rows: int) -> None:
     """Refuse a model whose stacker never split: it would give every pair the same score."""
+    if scorer.stacker != "lightgbm":  # a monotone map rises strictly by construction
+        return
     if all(tree["num_leaves"] <= 1 for tree in scorer.booster_.dump_model()["tree_info"]):
         raise _too_little(n_rows, scorer.params)
 
@@ -226,6 +228,7 @@ def train(
     cv: int = 5,
     seed: int = 0,
     params: dict[str, Any] | None = None,
+    stacker: str = "monotone",
     show_progress: bool = True,
     sep: str | None = None,
     encoding: str = "utf-8",
@@ -236,7 +239,8 @@ def train(
     The stacker keeps the feature groups that lower its grouped-CV MAE
     (``select_groups``; see :class:`HybridScorer`). The embedding settings are those of
     :class:`~hybrid_sim.features.embedding.EmbeddingCosine` (``teachers``: distillation);
-    ``params`` overrides the LightGBM stacker's settings. ``output`` must be new, empty, or
+    ``stacker`` is ``"monotone"`` (scores keep their ranking, identical texts score at
+    least 90) or ``"lightgbm"``; ``params`` overrides its settings. ``output`` must be new, empty, or
     (with ``overwrite``) a model folder: anything else is refused before any work. Data
     too small for the stacker to learn anything is refused rather than saved as a model
     that gives every pair one score.
@@ -246,7 +250,8 @@ def train(
     ...                       "sentence_2": ["I feel down", "I drink"] * 3,
     ...                       "human_similarity": [80, 5] * 3})
     >>> small = {"min_child_samples": 1, "n_estimators": 20}
-    >>> train(pairs, groups=["bow", "fuzzy"], cv=2, params=small).predict(pairs.iloc[:, :2]).shape
+    >>> model = train(pairs, groups=["bow", "fuzzy"], cv=2, stacker="lightgbm", params=small)
+    >>> model.predict(pairs.iloc[:, :2]).shape
     (6,)
     """
     from hybrid_sim.features import ALL_GROUPS, make_features
@@ -270,7 +275,7 @@ def train(
             "show_progress": show_progress,
         }
     scorer = HybridScorer(features=make_features(chosen, **extractor_params), cv=cv, seed=seed,
-                          select_groups=select_groups, params=params)
+                          select_groups=select_groups, params=params, stacker=stacker)
     scorer.fit(pairs, y)
     _check_learnt(scorer, len(y))
     if output is not None:

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-pairs", type=POSITIVE, default=10_000,
                    help="at most this many teacher-labelled pairs (default: 10000)")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
+    p.add_argument("--stacker", choices=["monotone", "lightgbm"], default="monotone",
+                   help="monotone (default): scores keep their ranking, identical texts >= 90; "
+                        "lightgbm: L1 trees (a step function)")
     p.add_argument("--all-groups", action="store_true",
                    help="stack every group, not only those that lower grouped-CV MAE")
     p.add_argument("--cv", type=FOLDS, default=5, help="folds for cross-fitting (at least 2)")
@@ -256,7 +259,7 @@ def _run(args: argparse.Namespace) -> int:
             extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
             n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble,
             teachers=args.teacher, distill_pairs=args.distill_pairs, select_groups=not args.all_groups,
-            cv=args.cv, seed=args.seed,
+            cv=args.cv, seed=args.seed, stacker=args.stacker,
             show_progress=not args.quiet, sep=args.sep, encoding=args.encoding,
             overwrite=args.overwrite,
         )

@@ -181,7 +181,7 @@ def test_train_command_writes_a_model(tmp_path: Path) -> None:
     synthetic_rated().set_axis(["x", "y", "score"], axis=1).to_csv(src, index=False)
     assert main(["train", str(src), "-o", str(tmp_path / "model"), "--columns", "x", "y",
                  "--target", "score", "--groups", "bow", "fuzzy", "--cv", "2", "--quiet"]) == 0
-    assert (tmp_path / "model" / "stacker.txt").exists()
+    assert (tmp_path / "model" / "stacker.json").exists()  # the monotone stacker by default
 
 
 def test_train_command_passes_top_blocks_and_ensemble_members_to_train(

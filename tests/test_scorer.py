@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 import hybrid_sim
@@ -80,7 +82,7 @@ def test_without_the_contrast_cap_a_group_kept_only_for_it_is_not_computed(
     assert negation and np.isnan(matrix[:, negation]).all()
     np.testing.assert_array_equal(np.delete(matrix, negation, axis=1), np.delete(capped, negation, axis=1))
     uncapped = uncapped_model.predict(PAIRS)
-    raw = np.clip(model.booster_.predict(model._stacker_input(capped)), 0, 100)
+    raw = np.clip(model.stacker_.predict(model._stacker_input(capped)), 0, 100)
     np.testing.assert_array_equal(uncapped, raw)
     assert (model.predict_features(capped) <= uncapped).all()
 
@@ -91,6 +93,8 @@ def test_save_load_round_trip_is_exact(tiny_model) -> None:
     np.testing.assert_array_equal(scorer.predict(PAIRS), loaded.predict(PAIRS))
     assert loaded.feature_names_ == scorer.feature_names_
     assert loaded.set_params(features__fuzzy="drop").features.transformer_list[1][1] == "drop"
+    # the parameter changes what a later fit builds; the fitted groups still predict
+    np.testing.assert_array_equal(loaded.predict(PAIRS), scorer.predict(PAIRS))
 
 
 def test_folder_is_data_only_and_listed_in_manifest(tiny_model) -> None:
@@ -159,11 +163,13 @@ def test_explain_adds_up_to_the_score(tiny_model) -> None:
 def test_contrast_cap_limits_flagged_pairs_only(tiny_model) -> None:
     scorer, _ = tiny_model
     uncapped = clone(scorer).set_params(contrast_cap=None)
-    uncapped.features_, uncapped.booster_ = scorer.features_, scorer.booster_
+    uncapped.features_, uncapped.stacker_ = scorer.features_, scorer.stacker_
     uncapped.feature_names_ = scorer.feature_names_
     uncapped.stacker_features_ = scorer.stacker_features_
     with_cap, without = scorer.predict(PAIRS), uncapped.predict(PAIRS)
-    assert with_cap[0] <= 20 and with_cap[1] <= 20  # role reversal; antonyms
+    assert with_cap[0] <= 20  # role reversal
+    # antonyms mark reverse-keyed items, one construct for a harmonisation committee: not capped
+    assert with_cap[1] == without[1]
     assert with_cap[2] == without[2]  # a paraphrase carries no contrast flag
 
 
@@ -192,7 +198,7 @@ def test_train_from_a_file_and_evaluate(tmp_path: Path) -> None:
     data = tmp_path / "rated.tsv"
     pd.DataFrame({"q1": a, "q2": b, "rating": y}).to_csv(data, sep="\t", index=False)
     model = hybrid_sim.train(data, tmp_path / "m", columns=("q1", "q2"), target="rating",
-                             groups=["bow", "fuzzy"], cv=2, **SMALL)
+                             groups=["bow", "fuzzy"], cv=2, stacker="lightgbm", **SMALL)
     assert (tmp_path / "m" / "manifest.json").exists()
     metrics = hybrid_sim.evaluate(data, model, columns=("q1", "q2"), target="rating")
     assert set(metrics) >= {"mae", "rmse", "pearson", "spearman"}
@@ -211,13 +217,18 @@ def test_shipped_default_model_scores_offline() -> None:
     [
         ("Child bullies others", "Child is often bullied"),
         ("child bullies others", "child is often bullied by other children"),
-        ("I have trouble sleeping", "I sleep very deeply"),
     ],
 )
-def test_shipped_default_scores_contrasts_below_a_paraphrase(a: str, b: str) -> None:
+def test_shipped_default_scores_role_reversals_below_a_paraphrase(a: str, b: str) -> None:
     paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?")
     contrast = hybrid_sim.score(a, b)
     assert contrast <= 20 < paraphrase
+
+
+def test_reverse_keyed_items_are_not_capped() -> None:
+    # one construct keyed in opposite directions: a harmonisation committee pairs them and
+    # reverse-codes one (capping such pairs cost 0.008 ROC AUC on the dev set)
+    assert hybrid_sim.score("I have trouble sleeping", "I sleep very deeply") > 20
 
 
 def test_shipped_model_records_the_training_data_it_was_made_from(train_data) -> None:
@@ -247,13 +258,12 @@ def test_the_shipped_default_is_one_minilm_encoder_and_scores_the_user_pairs() -
     (encoder,) = embedding.encoders_
     assert encoder.base_model == "all-MiniLM-L6-v2" and not embedding.partners_
     assert [t["base_model"] for t in embedding.teachers] == ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]
-    assert model.cv_metrics_["mae"] < 20.80  # the bar of issue 4, nested grouped CV
+    assert model.cv_metrics_["mae"] < 20.75  # nested grouped CV by pair; 20.75 before the monotone stacker
     paraphrase = hybrid_sim.score("Felt hopeless?", "Feeling down, depressed, or hopeless?",
                                   model="default")
     reversal = hybrid_sim.score("Child bullies others", "Child is often bullied", model="default")
-    sleep = hybrid_sim.score("I have trouble sleeping", "I sleep very deeply", model="default")
-    assert isinstance(paraphrase, float) and paraphrase > max(reversal, sleep)
-    assert max(reversal, sleep) <= 20  # the contrast cap
+    assert isinstance(paraphrase, float) and paraphrase > reversal
+    assert reversal <= 20  # the contrast cap on role reversal
     with pytest.raises(ValueError, match="no shipped model"):
         hybrid_sim.api.shipped_model_path("huge")
 
@@ -311,10 +321,68 @@ def test_a_distilled_model_saves_only_its_student_and_its_card_names_the_teacher
     teacher = {"lora_layers": 2, "learning_rate": 2e-3}
     scorer = hybrid_sim.train(frame, tmp_path / "distilled", groups=["embedding"], epochs=1, cv=2,
                               base_cosine=False, teachers=[teacher], distill_pairs=30,
-                              select_groups=False, show_progress=False, **SMALL)
+                              select_groups=False, show_progress=False, stacker="lightgbm", **SMALL)
     files = sorted(p.name for p in (tmp_path / "distilled" / "embedding").iterdir())
     assert files == ["adapter.json", "adapter.safetensors"]
     card = (tmp_path / "distilled" / "README.md").read_text()
     assert "distilled" in card and "up to 30 unrated pairs" in card and "top 2 blocks" in card
     loaded = hybrid_sim.load(tmp_path / "distilled")
     np.testing.assert_array_equal(loaded.predict(PAIRS), scorer.predict(PAIRS))
+
+
+# -- the monotone stacker: scores keep their ranking --------------------------------------
+
+def test_the_shipped_default_keeps_its_ranking_and_scores_identical_texts_high() -> None:
+    model = hybrid_sim.load("default")
+    items = ["Feeling down, depressed, or hopeless?", "Felt hopeless?",
+             "Little interest or pleasure in doing things?", "Feeling nervous, anxious or on edge?",
+             "Trouble falling or staying asleep?", "I feel calm", "Child bullies others",
+             "Child is often bullied", "Do you drink alcohol?", "x"]
+    a, b = np.meshgrid(np.arange(len(items)), np.arange(len(items)))
+    pairs = [[items[i], items[j]] for i, j in zip(a.ravel(), b.ravel()) if i < j]
+    scores = model.predict(pairs)
+    assert len(np.unique(scores)) == len(pairs)  # no two pairs tied: no plateau
+    same = model.predict([[t, t] for t in items])
+    assert (same >= 90).all()
+    hopeless = hybrid_sim.score("Feeling down, depressed, or hopeless?", "Felt hopeless?", model=model)
+    afraid = hybrid_sim.score("Feeling down, depressed, or hopeless?",
+                              "Feeling afraid as if something awful might happen", model=model)
+    assert hopeless > afraid
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_the_monotone_map_rises_strictly_over_the_whole_range(seed: int) -> None:
+    from hybrid_sim.models.monotone import MonotoneStacker
+
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (120, 2))
+    y = np.clip(30 + 40 * X[:, 0] + 10 * X[:, 1] + rng.normal(0, 15, 120), 0, 100)
+    model = MonotoneStacker(identity=((1.0, 1.0),)).fit(X, y)
+    grid = np.linspace(model.knots_[0], model.knots_[-1], 500)
+    scores = np.interp(grid, model.knots_, model.values_)
+    assert np.all(np.diff(scores) > 0)
+    assert model.predict(np.array([[1.0, 1.0]]))[0] >= 90
+    assert np.all((model.predict(X) >= 0) & (model.predict(X) <= 100))
+
+
+def test_a_monotone_model_round_trips_and_a_damaged_stacker_json_names_the_file(tmp_path: Path) -> None:
+    from tests.conftest import synthetic_rated
+
+    data = synthetic_rated()
+    model = hybrid_sim.train(data, tmp_path / "m", groups=["bow", "fuzzy"], cv=3, stacker="monotone")
+    loaded = hybrid_sim.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(data.iloc[:, :2]), model.predict(data.iloc[:, :2]))
+    state = json.loads((tmp_path / "m" / "stacker.json").read_text())
+    state["values"] = state["values"][::-1]  # no longer rising
+    (tmp_path / "m" / "stacker.json").write_text(json.dumps(state))
+    import hashlib
+
+    from hybrid_sim.models.manifest import seal
+
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    stacker = (tmp_path / "m" / "stacker.json").read_bytes()
+    manifest["files"]["stacker.json"] = hashlib.sha256(stacker).hexdigest()
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(seal(manifest)))
+    with pytest.raises(ModelFolderError, match=r"stacker.json cannot be read .* must rise strictly"):
+        hybrid_sim.load(tmp_path / "m")

@@ -117,6 +117,7 @@ SCORER_PARAMS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "contrast_cap": (lambda v: v is None or (_is_number(v) and 0 <= v <= 100),
                      "null or a number in 0-100"),
     "select_groups": (lambda v: isinstance(v, bool), "true or false"),
+    "stacker": (lambda v: v in ("lightgbm", "monotone"), "'lightgbm' or 'monotone'"),
 }
 
 

@@ -35,7 +35,8 @@ from hybrid_sim.models.manifest import (
 from hybrid_sim.models.stacker import feature_groups
 
 MANIFEST = "manifest.json"
-STACKER = "stacker.txt"
+STACKER = "stacker.txt"  # LightGBM's text model
+MONOTONE = "stacker.json"  # the monotone stacker's weights, knots and values
 CARD = "README.md"
 EMBEDDING_DIR = "embedding"
 DEPENDENCIES = (
@@ -90,7 +91,7 @@ def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info
     """
     from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(scorer, "booster_")
+    check_is_fitted(scorer, "stacker_")
     folder = Path(folder)
     with atomic_directory(folder, is_model_folder, "hybrid_sim model", overwrite) as tmp:
         groups = []
@@ -106,7 +107,10 @@ def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info
                 extractor.save_files(tmp / EMBEDDING_DIR)
                 entry["params"]["show_progress"] = False
             groups.append(entry)
-        (tmp / STACKER).write_text(scorer.booster_.model_to_string())
+        if scorer.stacker == "monotone":
+            (tmp / MONOTONE).write_text(json.dumps(scorer.stacker_.get_state(), indent=2) + "\n")
+        else:
+            (tmp / STACKER).write_text(scorer.stacker_.model_to_string())
         manifest = {
             "format": FORMAT,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -117,7 +121,7 @@ def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info
             "groups": groups,
             "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed,
                               "contrast_cap": scorer.contrast_cap,
-                              "select_groups": scorer.select_groups},
+                              "select_groups": scorer.select_groups, "stacker": scorer.stacker},
             "cv_metrics": getattr(scorer, "cv_metrics_", {}),
             "training": info,
         }
@@ -173,9 +177,9 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
             raise ModelFolderError(
                 f"{file} has been altered or damaged: its sha256 does not match {MANIFEST}"
             )
-    for required in (STACKER,):
-        if required not in manifest["files"]:
-            raise ModelFolderError(f"{folder / MANIFEST} does not list {required}")
+    required = MONOTONE if manifest["scorer_params"].get("stacker") == "monotone" else STACKER
+    if required not in manifest["files"]:
+        raise ModelFolderError(f"{folder / MANIFEST} does not list {required}")
 
 
 def upgrade_model(folder: str | Path) -> bool:
@@ -253,7 +257,6 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
     ``base_model`` says where the embedding's base model is, when it is not one this
     library knows by name; its sha256 must still match the one the model records.
     """
-    import lightgbm as lgb
 
     from hybrid_sim.features import feature_class
     from hybrid_sim.models.scorer import HybridScorer
@@ -284,13 +287,8 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
     stacker_features = list(manifest["stacker_features"])
     if names != list(manifest["feature_names"]):
         raise ModelFolderError(f"{where}: 'feature_names' do not match what its groups compute")
-    try:
-        text = check_lightgbm_text((folder / STACKER).read_text(encoding="utf-8"),
-                                   len(stacker_features))
-        booster = lgb.Booster(model_str=text)
-    except (ValueError, UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
-        raise ModelFolderError(f"{folder / STACKER} cannot be read as this model's stacker: "
-                               f"{exc}") from None
+    stacker = _load_stacker(folder, manifest["scorer_params"].get("stacker", "lightgbm"),
+                            len(stacker_features))
     # the parameter holds unfitted copies, as in a fresh model: set_params on a loaded
     # model changes what a later fit builds, never the fitted groups predict uses
     scorer = HybridScorer(
@@ -302,11 +300,40 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
     scorer.feature_names_ = names
     scorer.stacker_features_ = stacker_features
     scorer.selection_ = manifest.get("group_selection", [])
-    scorer.booster_ = booster
+    scorer.stacker_ = stacker
+    if scorer.stacker == "lightgbm":
+        scorer.booster_ = stacker
     scorer.n_features_in_ = 2
     scorer.cv_metrics_ = manifest.get("cv_metrics", {})
     scorer.manifest_ = manifest
     return scorer
+
+
+def _load_stacker(folder: Path, kind: str, n_features: int) -> Any:
+    """The fitted stacker from its file, checked before use; a clear error naming the file."""
+    if kind == "monotone":
+        from hybrid_sim.models.monotone import MonotoneStacker
+
+        path = folder / MONOTONE
+        state = _json(path)
+        try:
+            if not isinstance(state, dict) or set(state) != {"coef", "intercept", "knots", "values"}:
+                raise ValueError("expected the keys coef, intercept, knots and values")
+            stacker = MonotoneStacker().set_state(state)
+            if stacker.n_features_in_ != n_features:
+                raise ValueError(f"it weighs {stacker.n_features_in_} features, the manifest lists "
+                                 f"{n_features}")
+        except (ValueError, TypeError) as exc:
+            raise ModelFolderError(f"{path} cannot be read as this model's stacker: {exc}") from None
+        return stacker
+    import lightgbm as lgb
+
+    try:
+        text = check_lightgbm_text((folder / STACKER).read_text(encoding="utf-8"), n_features)
+        return lgb.Booster(model_str=text)
+    except (ValueError, UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
+        raise ModelFolderError(f"{folder / STACKER} cannot be read as this model's stacker: "
+                               f"{exc}") from None
 
 
 def model_card(manifest: dict[str, Any]) -> str:
@@ -329,6 +356,15 @@ def model_card(manifest: dict[str, Any]) -> str:
         lines.append(f"- Groups the stacker uses: {used}")
         for step in manifest.get("group_selection", []):
             lines.append(f"  - grouped-CV MAE with {' + '.join(step['groups'])}: {step['mae']:.2f}")
+    params = manifest.get("scorer_params", {})
+    if params.get("stacker") == "monotone":
+        lines.append("- Stacker: an L1 linear signal and a strictly increasing map to 0-100 (scores "
+                     "keep the signal's ranking, no plateau; identical texts score at least 90)")
+    else:
+        lines.append("- Stacker: LightGBM, L1 objective (a step function of its inputs)")
+    cap = params.get("contrast_cap")
+    lines.append(f"- Contrast cap: pairs flagged as role reversal score at most {cap:g}" if cap is not None
+                 else "- Contrast cap: none")
     if embedding:
         lines.append(f"- Embedding: {_tuning(embedding)}")
         if embedding.get("n_seeds", 1) > 1:
@@ -347,6 +383,11 @@ def model_card(manifest: dict[str, Any]) -> str:
             f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
             f" sha256 {str(training.get('data_sha256', '?'))[:16]}...)"
         )
+        refit = training.get("stacker_refit")
+        if isinstance(refit, dict):
+            lines.append(f"  - stacker refitted by `{refit.get('script')}` on the stored out-of-fold "
+                         f"cosines {', '.join(map(str, refit.get('out_of_fold', [])))}; the encoders "
+                         "are unchanged")
     if cv:
         lines.append(
             f"- Grouped {cv.get('grouped_cv_folds')}-fold CV (by unordered pair, out-of-fold "

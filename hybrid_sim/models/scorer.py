@@ -20,7 +20,7 @@ from hybrid_sim.models.stacker import (
     cv_predict_selected,
     feature_groups,
     group_columns,
-    make_regressor,
+    make_stacker,
     regression_metrics,
     select_groups,
 )
@@ -36,6 +36,11 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     (``None`` means every group), so ``set_params(features__fuzzy="drop")`` works.
     ``contrast_cap`` caps the score of pairs flagged as role reversals or antonyms
     ("child bullies others" / "child is often bullied"); ``None`` turns the cap off.
+
+    ``stacker="monotone"`` stacks with an L1 linear signal and a strictly increasing map
+    (:mod:`hybrid_sim.models.monotone`): scores keep the signal's ranking, with no
+    plateau, and identical texts score at least 90; ``"lightgbm"`` (L1 trees) gives a step
+    function. ``params`` holds the chosen stacker's settings.
 
     With ``select_groups=True`` the stacker keeps only the feature groups that lower its
     grouped-CV MAE (greedy forward selection, ``selection_`` records each step); groups
@@ -59,6 +64,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         seed: int = 0,
         contrast_cap: float | None = 20.0,
         select_groups: bool = False,
+        stacker: str = "lightgbm",
     ) -> None:
         self.features = features
         self.params = params
@@ -66,6 +72,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.seed = seed
         self.contrast_cap = contrast_cap
         self.select_groups = select_groups
+        self.stacker = stacker
 
     @staticmethod
     def _frame(X: Any) -> Pairs:
@@ -76,12 +83,29 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         target = check_target(y, len(frame))
         union = clone(self.features) if self.features is not None else make_features()
         matrix = union.fit_transform(frame, target)
+        return self.fit_stacker(frame, target, matrix, union)
+
+    def fit_stacker(self, X: Any, y: Any, matrix: np.ndarray, union: FeatureUnion) -> HybridScorer:
+        """Select groups and fit the stacker on a feature matrix already computed by ``union``
+        (fitted), whose tuned cosines are out-of-fold: what ``fit`` does after the features.
+
+        Lets a stacker be refitted on stored out-of-fold cosines without fine-tuning again
+        (``scripts/restack.py``).
+        """
+        frame = self._frame(X)
+        target = check_target(y, len(frame))
         names = [str(n) for n in union.get_feature_names_out()]
+        if matrix.shape != (len(frame), len(names)):
+            raise ValueError(f"matrix has shape {matrix.shape}, expected {(len(frame), len(names))}")
+        # feature rows of identical texts, for a stacker that pins them high
+        sample = list(dict.fromkeys(frame.left))[:20]
+        self._identity = union.transform(Pairs(sample, sample)) if self.stacker == "monotone" else None
         folds = self._folds(frame)
         chosen = feature_groups(names)
         self.selection_: list[dict[str, Any]] = []
         if self.select_groups and folds is not None:
-            chosen, self.selection_ = select_groups(matrix, target, folds, names, self.params)
+            chosen, self.selection_ = select_groups(matrix, target, folds, names, self.params,
+                                                    kind=self.stacker, identity=self._identity)
         self.stacker_features_ = [names[i] for i in group_columns(names, chosen)]
         # the cap reads the negation flags even when the stacker does not use them
         needed = set(chosen) | set(feature_groups(
@@ -92,11 +116,16 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             verbose_feature_names_out=False,
         )
         self.feature_names_ = [names[i] for i in kept]
-        regressor = make_regressor(self.params, self.stacker_features_, seed=self.seed)
-        regressor.fit(self._stacker_input(matrix[:, kept]), target)
-        self.booster_ = regressor.booster_
+        columns = [names.index(n) for n in self.stacker_features_]
+        model = make_stacker(self.stacker, self.params, self.stacker_features_, self.seed,
+                             None if self._identity is None else self._identity[:, columns])
+        model.fit(self._stacker_input(matrix[:, kept]), target)
+        self.stacker_ = model.booster_ if self.stacker == "lightgbm" else model
+        if self.stacker == "lightgbm":
+            self.booster_ = self.stacker_
         self.n_features_in_ = 2
         self.cv_metrics_ = self._cv_metrics(frame, matrix, names, target, folds)
+        del self._identity
         return self
 
     def _folds(self, frame: Pairs) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -116,9 +145,11 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             return {}
         if self.select_groups:
             pred = cv_predict_selected(matrix, y, folds, names, frame.left, frame.right,
-                                       self.params, self.contrast_cap, self.seed)[0]
+                                       self.params, self.contrast_cap, self.seed, kind=self.stacker,
+                                       identity=self._identity)[0]
         else:
-            pred = cv_predict(matrix, y, folds, names, self.params, contrast_cap=self.contrast_cap)
+            pred = cv_predict(matrix, y, folds, names, self.params, contrast_cap=self.contrast_cap,
+                              kind=self.stacker, identity=self._identity)
         return {"grouped_cv_folds": self.cv, "nested_group_selection": self.select_groups,
                 **regression_metrics(y, pred)}
 
@@ -135,7 +166,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         Columns of a group that nothing reads are NaN: with ``contrast_cap=None`` a model
         that keeps the negation group only for the cap skips spaCy's parse altogether.
         """
-        check_is_fitted(self, "booster_")
+        check_is_fitted(self, "stacker_")
         frame = self._frame(X)
         groups = self._groups_in_use()
         extractors = dict(self.features_.transformer_list)
@@ -153,8 +184,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
 
     def predict_features(self, matrix: np.ndarray) -> np.ndarray:
         """Scores from a matrix that ``transform_features`` returned (stacker, clip, cap)."""
-        check_is_fitted(self, "booster_")
-        raw = np.clip(self.booster_.predict(self._stacker_input(matrix)), 0.0, 100.0)
+        check_is_fitted(self, "stacker_")
+        raw = np.clip(self.stacker_.predict(self._stacker_input(matrix)), 0.0, 100.0)
         return apply_contrast_cap(raw, matrix, self.feature_names_, self.contrast_cap)[0]
 
     def explain(self, X: Any) -> pd.DataFrame:
@@ -162,26 +193,38 @@ class HybridScorer(RegressorMixin, BaseEstimator):
 
         Columns: one per feature, one ``group:<name>`` per feature group, ``bias`` (the
         model's baseline), ``capped`` (the contrast cap lowered this score) and ``score``.
-        Contributions add up to the score before it is clipped to [0, 100] and capped.
+        Contributions add up to the score before it is clipped to [0, 100] and capped; with
+        the monotone stacker they add up to its linear signal, which its map turns into the
+        score.
         """
         matrix = self.transform_features(X)
-        contrib = self.booster_.predict(self._stacker_input(matrix), pred_contrib=True)
+        stacked = self._stacker_input(matrix)
+        contrib = self._contributions(stacked)
         out = pd.DataFrame(contrib[:, :-1], columns=self.stacker_features_)
         for group in feature_groups(self.stacker_features_):
             members = [self.stacker_features_[i] for i in group_columns(self.stacker_features_, [group])]
             out[f"group:{group}"] = out[members].sum(axis=1)
         out["bias"] = contrib[:, -1]
-        score, capped = apply_contrast_cap(
-            np.clip(contrib.sum(axis=1), 0.0, 100.0), matrix, self.feature_names_,
-            self.contrast_cap,
-        )
+        uncapped = self.stacker_.predict(stacked) if self.stacker == "monotone" else contrib.sum(axis=1)
+        score, capped = apply_contrast_cap(np.clip(uncapped, 0.0, 100.0), matrix, self.feature_names_,
+                                           self.contrast_cap)
         out["capped"] = capped
         out["score"] = score
         return out
 
+    def _contributions(self, stacked: np.ndarray) -> np.ndarray:
+        """Per feature and a last bias column. LightGBM: additive on the score; the monotone
+        stacker: additive on its linear signal, which the map then turns into the score."""
+        if self.stacker == "monotone":
+            return np.column_stack([stacked * self.stacker_.coef_,
+                                    np.full(len(stacked), self.stacker_.intercept_)])
+        return self.stacker_.predict(stacked, pred_contrib=True)
+
     def feature_importance(self) -> pd.DataFrame:
         """Total gain and split count per feature."""
-        check_is_fitted(self, "booster_")
+        check_is_fitted(self, "stacker_")
+        if self.stacker == "monotone":
+            return pd.DataFrame({"feature": self.stacker_features_, "weight": self.stacker_.coef_})
         return pd.DataFrame({
             "feature": self.stacker_features_,
             "gain": self.booster_.feature_importance("gain"),

@@ -53,6 +53,26 @@ def make_regressor(
     return LGBMRegressor(**merged)
 
 
+STACKERS = ("lightgbm", "monotone")
+
+
+def make_stacker(kind: str = "lightgbm", params: dict[str, Any] | None = None,
+                 feature_names: Sequence[str] | None = None, seed: int = 0,
+                 identity: np.ndarray | None = None) -> Any:
+    """The stacker ``kind`` names: ``"lightgbm"`` (L1 trees: a step function of its inputs)
+    or ``"monotone"`` (an L1 linear signal and a strictly increasing map, see
+    :mod:`hybrid_sim.models.monotone`; ``params`` then holds its settings and ``identity``
+    the feature rows of identical texts)."""
+    if kind == "lightgbm":
+        return make_regressor(params, feature_names, seed=seed)
+    if kind == "monotone":
+        from hybrid_sim.models.monotone import MonotoneStacker
+
+        rows = None if identity is None else tuple(map(tuple, np.asarray(identity, dtype=float)))
+        return MonotoneStacker(**(params or {}), identity=rows)
+    raise ValueError(f"stacker must be one of {STACKERS}, got {kind!r}")
+
+
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """MAE, RMSE, Pearson and Spearman correlation (and ROC AUC when y is 0/1)."""
     from scipy.stats import pearsonr, spearmanr
@@ -73,11 +93,14 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return out
 
 
-# The contrasts users report (role reversal, antonyms) are nearly absent from the DOXA
-# ratings (role reversal fires on 1 of 2,351 rows), so a stacker cannot learn them; this
-# prior caps such pairs instead. Its effect on grouped-CV MAE is measured in
-# benchmarks/accuracy.py.
-CONTRAST_FLAGS = ("negation__role_reversal", "negation__antonym_flag")
+# The contrast users report most, role reversal ("Child bullies others" / "Child is often
+# bullied"), is nearly absent from the DOXA ratings (it fires on 1 of 2,351 rows), so a
+# stacker cannot learn it; this prior caps such pairs instead. Antonyms are no longer
+# capped: they mark reverse-keyed items, which harmonisation committees put in one
+# construct (on the new-questionnaire dev set 10.9% of antonym-flagged pairs are one
+# construct against 4.7% of all pairs; capping them cost 0.008 ROC AUC, capping role
+# reversal 0.0007; benchmarks/generalization.py).
+CONTRAST_FLAGS = ("negation__role_reversal",)
 
 
 def apply_contrast_cap(
@@ -102,11 +125,14 @@ def cv_predict(
     monotone_cosines: bool = False,
     contrast_cap: float | None = None,
     seed: int = 0,
+    kind: str = "lightgbm",
+    identity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Out-of-fold stacker predictions in [0, 100] over the given folds."""
     pred = np.empty(len(y))
     for train, test in folds:
-        model = make_regressor(params, feature_names, monotone_cosines, seed=seed)
+        model = (make_regressor(params, feature_names, monotone_cosines, seed=seed)
+                 if kind == "lightgbm" else make_stacker(kind, params, feature_names, seed, identity))
         model.fit(features[train], y[train])
         pred[test] = np.clip(model.predict(features[test]), 0, 100)
     return apply_contrast_cap(pred, features, feature_names, contrast_cap)[0]
@@ -129,6 +155,8 @@ def select_groups(
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
     tolerance: float = 0.05,
+    kind: str = "lightgbm",
+    identity: np.ndarray | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Greedy forward selection of feature groups by the stacker's grouped-CV MAE.
 
@@ -150,7 +178,8 @@ def select_groups(
 
     def mae(groups: list[str]) -> float:
         cols = group_columns(names, groups)
-        pred = cv_predict(features[:, cols], y, folds, [names[i] for i in cols], params)
+        pred = cv_predict(features[:, cols], y, folds, [names[i] for i in cols], params, kind=kind,
+                          identity=None if identity is None else identity[:, cols])
         return float(np.mean(np.abs(y - pred)))
 
     chosen: list[str] = []
@@ -178,6 +207,8 @@ def cv_predict_selected(
     params: dict[str, Any] | None = None,
     contrast_cap: float | None = None,
     seed: int = 0,
+    kind: str = "lightgbm",
+    identity: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[list[str]]]:
     """Out-of-fold predictions of "select groups, then stack" (nested: the selection is
     rerun on each training part, over its own folds grouped by the pairs ``left``/``right``
@@ -194,13 +225,15 @@ def cv_predict_selected(
         try:
             inner = grouped_folds([left[i] for i in train], [right[i] for i in train],
                                   n_splits=len(folds), seed=seed)
-            groups = select_groups(features[train], y[train], inner, names, params)[0]
+            groups = select_groups(features[train], y[train], inner, names, params, kind=kind,
+                                   identity=identity)[0]
         except ValueError:  # too few distinct pairs to split the training part
             groups = feature_groups(names)
         chosen.append(groups)
         cols = group_columns(names, groups)
         pred[test] = cv_predict(features[:, cols], y, [(train, test)], [names[i] for i in cols],
-                                params, seed=seed)[test]
+                                params, seed=seed, kind=kind,
+                                identity=None if identity is None else identity[:, cols])[test]
     return apply_contrast_cap(pred, features, names, contrast_cap)[0], chosen
 
 

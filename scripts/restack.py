@@ -1,0 +1,73 @@
+"""Refit a shipped model's stacker on its stored out-of-fold cosines, without fine-tuning again.
+
+    python scripts/restack.py --variant default --stacker monotone --contrast-cap none
+
+The model's fine-tuned encoders stay as they are (they were trained on every row); the
+stacker is selected and fitted exactly as ``hybrid-sim train`` would, on the out-of-fold
+tuned cosines that ``benchmarks/embedding_cv.py`` stored for that configuration
+(``benchmarks/results/oof_*.npy``, grouped 5-fold CV by pair, seed 0), so its grouped-CV
+figures are honest. Use ``--output`` to write elsewhere than the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.pipeline import FeatureUnion
+
+import hybrid_sim
+from hybrid_sim.api import read_labelled, shipped_model_path
+from hybrid_sim.features import CLASSICAL_GROUPS, make_features
+from hybrid_sim.models.scorer import HybridScorer
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "doxa_train.csv"
+# the out-of-fold cosines of each shipped model's fine-tuning configuration (README, accuracy)
+OOF = {
+    "default": ["oof_lora_5e-4_1_distil-all-MiniLM-L6-v2+all-mpnet-base-v2.npy"],
+    "accurate": ["oof_lora_5e-4_4.npy", "oof_lora_top2_1e-3_2_cosine_all-mpnet-base-v2.npy"],
+}
+
+
+def restack(variant: str, data: Path, output: Path, stacker: str, contrast_cap: float | None) -> HybridScorer:
+    """The shipped ``variant`` with its stacker refitted; saved to ``output``."""
+    model = hybrid_sim.load(variant)
+    pairs, y, info = read_labelled(data)
+    embedding = dict(model.features_.transformer_list)["embedding"]
+    classical = make_features(CLASSICAL_GROUPS).fit(pairs)
+    tuned = np.mean([np.load(RESULTS / name, allow_pickle=False) for name in OOF[variant]], axis=0)
+    emb_matrix = embedding.transform(pairs)
+    emb_matrix[:, list(embedding.get_feature_names_out()).index("embedding__cosine_tuned")] = tuned
+    matrix = np.column_stack([classical.transform(pairs), emb_matrix])
+    union = FeatureUnion([*classical.transformer_list, ("embedding", embedding)],
+                         verbose_feature_names_out=False)
+    scorer = HybridScorer(features=clone(union), cv=5, seed=0, select_groups=True, stacker=stacker,
+                          contrast_cap=contrast_cap)
+    scorer.fit_stacker(pairs, y, matrix, union)
+    scorer.save(output, overwrite=True, **info,
+                stacker_refit={"script": "scripts/restack.py", "out_of_fold": OOF[variant]})
+    return scorer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=sorted(OOF), default="default")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--stacker", choices=["lightgbm", "monotone"], default="monotone")
+    parser.add_argument("--contrast-cap", default="none", help="a score in 0-100, or none")
+    parser.add_argument("--output", type=Path, help="default: the variant's folder in the package")
+    args = parser.parse_args()
+    cap = None if args.contrast_cap.lower() == "none" else float(args.contrast_cap)
+    output = args.output or shipped_model_path(args.variant)
+    scorer = restack(args.variant, args.data, output, args.stacker, cap)
+    print(json.dumps({"output": str(output), "stacker_features": scorer.stacker_features_,
+                      **scorer.cv_metrics_}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
