@@ -147,10 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output table: .csv, .tsv, .parquet, .xlsx or .json")
-    p.add_argument("--column", help="the item column when A and B are tables")
+    p.add_argument("--text-column", "--column", dest="column",
+                   help="the items' column when A and B are tables")
+    p.add_argument("--id-column", help="a column of item ids, carried to the output")
     p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("--top", type=POSITIVE, help="keep the K best matches per item of A")
     p.add_argument("--min-score", type=SCORE, help="drop matches below this score (0-100)")
+    p.add_argument("--one-to-one", action="store_true",
+                   help="pair each item with at most one item of the other questionnaire (the "
+                        "pairing of highest total similarity)")
+    p.add_argument("--wide", action="store_true",
+                   help="write a matrix: one row per item of A, one column per item of B")
     p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
     p.add_argument("--quiet", action="store_true")
 
@@ -288,12 +295,18 @@ def _run(args: argparse.Namespace) -> int:
                   f"{result['seconds']:.1f}s -> {result['output']}", file=sys.stderr)
     elif args.command == "match":
         from hybrid_sim.io import check_output_file, write_table
-        from hybrid_sim.match import match, read_items
+        from hybrid_sim.match import match, match_wide, read_items
 
+        if args.wide and (args.top or args.min_score is not None or args.one_to_one):
+            raise ValueError("--wide writes every score: --top, --min-score and --one-to-one do not apply")
         check_output_file(args.output, inputs=[args.a, args.b])
-        items_a = read_items(args.a, args.column, encoding=args.encoding)
-        items_b = read_items(args.b, args.column, encoding=args.encoding)
-        table = match(items_a, items_b, args.model, top=args.top, min_score=args.min_score)
+        items_a, ids_a = read_items(args.a, args.column, encoding=args.encoding, id_column=args.id_column)
+        items_b, ids_b = read_items(args.b, args.column, encoding=args.encoding, id_column=args.id_column)
+        if args.wide:
+            table = match_wide(items_a, items_b, args.model, ids_a=ids_a, ids_b=ids_b)
+        else:
+            table = match(items_a, items_b, args.model, top=args.top, min_score=args.min_score,
+                          one_to_one=args.one_to_one, ids_a=ids_a, ids_b=ids_b)
         write_table(table, args.output, inputs=[args.a, args.b])
         if not args.quiet:
             print(f"{len(table)} matches -> {args.output}", file=sys.stderr)

@@ -171,9 +171,46 @@ def test_match_writes_sorted_long_output(classical_model: Path, tmp_path: Path) 
     assert main(["match", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "-o", str(out),
                  "--model", str(classical_model), "--top", "2"]) == 0
     got = pd.read_csv(out)
-    assert list(got.columns) == ["item_a", "item_b", "similarity"]
-    assert len(got) == 4
-    assert got["similarity"].is_monotonic_decreasing
+    assert list(got.columns) == ["item_a", "rank", "item_b", "similarity"]
+    assert got["item_a"].tolist() == ["I feel sad"] * 2 + ["I sleep badly"] * 2  # A's order
+    assert got["rank"].tolist() == [1, 2, 1, 2]
+    for _, group in got.groupby("item_a"):
+        assert group["similarity"].is_monotonic_decreasing
+
+
+def test_match_crosswalk_carries_ids_to_a_real_excel_file(classical_model: Path, tmp_path: Path) -> None:
+    pd.DataFrame({"id": ["a1", "a2"], "text": ["I feel sad", "I sleep badly"]}).to_csv(
+        tmp_path / "a.csv", index=False)
+    pd.DataFrame({"id": ["b1", "b2", "b3"], "text": ["Felt down?", "Trouble sleeping?", "Do you smoke?"]}
+                 ).to_csv(tmp_path / "b.csv", index=False)
+    out = tmp_path / "m.xlsx"
+    assert main(["match", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--id-column", "id",
+                 "--text-column", "text", "-o", str(out), "--model", str(classical_model), "--top", "2",
+                 "--quiet"]) == 0
+    got = pd.read_excel(out)
+    assert list(got.columns) == ["id_a", "item_a", "rank", "id_b", "item_b", "similarity"]
+    assert got["id_a"].tolist() == ["a1", "a1", "a2", "a2"] and got["rank"].tolist() == [1, 2, 1, 2]
+    assert set(got["id_b"]) <= {"b1", "b2", "b3"}
+    assert main(["match", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--id-column", "id",
+                 "--text-column", "text", "-o", str(tmp_path / "m.weird"), "--model",
+                 str(classical_model)]) == 2
+    assert not (tmp_path / "m.weird").exists()
+
+
+def test_match_one_to_one_and_wide(classical_model: Path, tmp_path: Path) -> None:
+    from hybrid_sim.match import match, match_wide, similarity_matrix
+
+    a, b = ["I feel sad", "I sleep badly", "I worry"], ["Trouble sleeping?", "Felt down?"]
+    scores = similarity_matrix(a, b, classical_model)
+    pairs = match(a, b, classical_model, one_to_one=True)
+    assert len(pairs) == 2 and pairs["item_b"].is_unique and (pairs["rank"] == 1).all()
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(scores, maximize=True)
+    assert np.isclose(pairs["similarity"].sum(), scores[rows, cols].sum())
+    wide = match_wide(a, b, classical_model)
+    assert list(wide.columns) == ["item_a", *b]
+    np.testing.assert_array_equal(wide[b].to_numpy(), scores)
 
 
 def test_train_command_writes_a_model(tmp_path: Path) -> None:
