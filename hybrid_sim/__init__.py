@@ -6,8 +6,9 @@ True
 """
 
 from hybrid_sim.api import evaluate, load, score, train
+from hybrid_sim.clustering import cluster
 from hybrid_sim.models.scorer import HybridScorer
 
 __version__ = "0.1.0"
 
-__all__ = ["HybridScorer", "__version__", "evaluate", "load", "score", "train"]
+__all__ = ["HybridScorer", "__version__", "cluster", "evaluate", "load", "score", "train"]

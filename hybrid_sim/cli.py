@@ -161,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("cluster", help="group the items of one or more questionnaires into constructs")
+    p.add_argument("inputs", type=Path, nargs="+", help="text files (one item per line) or tables")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output table: .csv, .tsv, .parquet, .xlsx or .json")
+    p.add_argument("--text-column", "--column", dest="column", help="the items' column of tables")
+    p.add_argument("--id-column", help="a column of item ids, carried to the output")
+    p.add_argument("--threshold", type=SCORE, default=None,
+                   help="merge groups whose mean similarity is at least this (default: the "
+                        "default model's same-construct threshold)")
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
+    p.add_argument("--quiet", action="store_true")
+
     p = sub.add_parser("upgrade", help="seal a model folder of an older format (scores unchanged)")
     p.add_argument("model", type=Path, help="the model folder to upgrade in place")
 
@@ -310,6 +323,25 @@ def _run(args: argparse.Namespace) -> int:
         write_table(table, args.output, inputs=[args.a, args.b])
         if not args.quiet:
             print(f"{len(table)} matches -> {args.output}", file=sys.stderr)
+    elif args.command == "cluster":
+        from hybrid_sim.clustering import SAME_CONSTRUCT_THRESHOLD, cluster
+        from hybrid_sim.io import check_output_file, write_table
+        from hybrid_sim.match import read_items
+
+        check_output_file(args.output, inputs=args.inputs)
+        items, ids, sources = [], [], []
+        for path in args.inputs:
+            texts, found = read_items(path, args.column, encoding=args.encoding, id_column=args.id_column)
+            items += texts
+            ids += found if found is not None else [f"{path.name}:{k + 1}" for k in range(len(texts))]
+            sources += [path.name] * len(texts)
+        threshold = SAME_CONSTRUCT_THRESHOLD if args.threshold is None else args.threshold
+        table = cluster(items, args.model, threshold=threshold, ids=ids)
+        table.insert(0, "source", sources)
+        write_table(table, args.output, inputs=args.inputs)
+        if not args.quiet:
+            print(f"{len(items)} items in {table['cluster'].nunique()} clusters -> {args.output}",
+                  file=sys.stderr)
     elif args.command == "upgrade":
         from hybrid_sim.models.persistence import upgrade_model
 

@@ -261,3 +261,39 @@ def test_ablation_report_on_a_small_synthetic_set(tmp_path: Path) -> None:
     for group in ("bow", "fuzzy", "negation", "embedding"):
         assert f"without {group}" in text and f"{group} alone" in text
     assert set(report["importance"]["group"]) == {"bow", "fuzzy", "negation", "embedding"}
+
+
+def test_cluster_groups_items_across_questionnaires(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("I feel sad\nI have trouble sleeping\n")
+    (tmp_path / "b.txt").write_text("Felt sad and down\nDo you smoke cigarettes?\n")
+    out = tmp_path / "c.csv"
+    assert main(["cluster", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "-o", str(out),
+                 "--threshold", "55", "--quiet"]) == 0
+    got = pd.read_csv(out)
+    assert list(got.columns) == ["source", "id", "item", "cluster", "label"]
+    assert got["source"].tolist() == ["a.txt", "a.txt", "b.txt", "b.txt"]
+    by_item = dict(zip(got["item"], got["cluster"]))
+    assert by_item["I feel sad"] == by_item["Felt sad and down"]
+    assert by_item["Do you smoke cigarettes?"] != by_item["I feel sad"]
+    for _, group in got.groupby("cluster"):
+        assert group["label"].iloc[0] in set(group["item"])  # labelled by one of its own items
+
+
+def test_cluster_threshold_bounds_the_mean_similarity_within_clusters() -> None:
+    import hybrid_sim
+    from hybrid_sim.match import similarity_matrix
+
+    items = ["I feel sad", "Felt down", "Feeling hopeless", "I sleep badly", "Trouble sleeping",
+             "Do you smoke?", "How often do you drink alcohol?"]
+    scores = similarity_matrix(items, items)
+    counts = []
+    for threshold in (30, 50, 70, 90):
+        table = hybrid_sim.cluster(items, threshold=threshold)
+        counts.append(table["cluster"].nunique())
+        for _, group in table.groupby("cluster"):
+            members = [items.index(t) for t in group["item"]]
+            if len(members) > 1:
+                # average linkage: each pair joins at one merge, every merge at a mean >= threshold
+                inner = scores[np.ix_(members, members)][~np.eye(len(members), dtype=bool)]
+                assert inner.mean() >= threshold - 1e-9
+    assert counts == sorted(counts)  # a higher threshold never merges more

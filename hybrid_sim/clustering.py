@@ -1,0 +1,68 @@
+"""Grouping items of several questionnaires into constructs by their similarity.
+
+Average-linkage agglomerative clustering on ``100 - similarity``: two groups merge while
+the mean similarity between their items is at least ``threshold``. Each cluster is
+labelled by its most central item (the highest mean similarity to the others).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hybrid_sim.match import similarity_matrix
+from hybrid_sim.models.scorer import HybridScorer
+
+# The default model's score at which "same construct" has the best F1 on the new-questionnaire
+# dev set (benchmarks/threshold.py writes it, with precision and recall, to
+# benchmarks/results/threshold.md).
+SAME_CONSTRUCT_THRESHOLD = 50.0
+
+
+def cluster(
+    items: Sequence[str],
+    model: HybridScorer | str | Path | None = None,
+    *,
+    threshold: float = SAME_CONSTRUCT_THRESHOLD,
+    ids: Sequence[Any] | None = None,
+) -> pd.DataFrame:
+    """One row per item: ``item``, ``cluster`` (0, 1, ... by first appearance), ``label``
+    (the cluster's most central item) and, when given, ``id``.
+
+    >>> c = cluster(["I feel sad", "Felt down and sad", "Do you smoke?"], threshold=60)
+    >>> list(c.columns)
+    ['item', 'cluster', 'label']
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    if not 0 <= float(threshold) <= 100:
+        raise ValueError(f"threshold must be a number in 0-100, got {threshold!r}")
+    items = list(items)
+    if ids is not None and len(ids) != len(items):
+        raise ValueError(f"{len(ids)} ids for {len(items)} items")
+    scores = similarity_matrix(items, items, model)
+    scores = (scores + scores.T) / 2  # exactly symmetric already; keeps squareform strict
+    if len(items) < 2:
+        labels = np.zeros(len(items), dtype=int)
+    else:
+        distance = 100.0 - scores
+        np.fill_diagonal(distance, 0.0)
+        tree = linkage(squareform(np.clip(distance, 0, None), checks=False), method="average")
+        raw = fcluster(tree, t=100.0 - threshold, criterion="distance")
+        # number clusters by their first item, so the output reads in the input's order
+        order = {c: k for k, c in enumerate(dict.fromkeys(raw))}
+        labels = np.array([order[c] for c in raw])
+    central = {}
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        inner = scores[np.ix_(members, members)].sum(axis=1)
+        central[c] = items[members[int(np.argmax(inner))]]
+    out = pd.DataFrame({"item": items, "cluster": labels, "label": [central[c] for c in labels]})
+    if ids is not None:
+        out.insert(0, "id", list(ids))
+    return out
