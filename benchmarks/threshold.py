@@ -18,9 +18,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_results  # noqa: E402
+from _results import write_results
 
-import hybrid_sim  # noqa: E402
+import hybrid_sim
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "mcelroy2020_child_dev.csv"
 OUT = Path(__file__).resolve().parent / "results" / "threshold"

@@ -329,7 +329,9 @@ def _run(args: argparse.Namespace) -> int:
         from hybrid_sim.match import read_items
 
         check_output_file(args.output, inputs=args.inputs)
-        items, ids, sources = [], [], []
+        items: list[str] = []
+        ids: list[Any] = []
+        sources: list[str] = []
         for path in args.inputs:
             texts, found = read_items(path, args.column, encoding=args.encoding, id_column=args.id_column)
             items += texts
