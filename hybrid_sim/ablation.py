@@ -21,6 +21,7 @@ import pandas as pd
 from hybrid_sim.features import CLASSICAL_GROUPS, make_features
 from hybrid_sim.io import atomic_directory, check_folder_target
 from hybrid_sim.models.crossfit import grouped_folds
+from hybrid_sim.models.encoder import DEFAULT_BASE
 from hybrid_sim.models.stacker import (
     cv_predict,
     feature_groups,
@@ -213,7 +214,7 @@ def ablation_report(
     target: str = "human_similarity",
     folds: int = 5,
     epochs: int = 4,
-    base_model: str = "all-MiniLM-L6-v2",
+    base_model: str = DEFAULT_BASE,
     method: str = "lora",
     seed: int = 0,
     show_progress: bool = True,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid_sim.models.encoder import DEFAULT_BASE
 from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, check_target, to_pairs
 
@@ -212,7 +213,7 @@ def train(
     columns: Sequence[str] = DEFAULT_COLUMNS,
     target: str = TARGET,
     groups: Sequence[str] | None = None,
-    base_model: str = "all-MiniLM-L6-v2",
+    base_model: str = DEFAULT_BASE,
     method: str = "lora",
     lora_layers: int | None = None,
     epochs: int = 4,

@@ -24,9 +24,8 @@ from hybrid_sim.io import (
 )
 from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.models.stacker import feature_groups
-from hybrid_sim.pairs import DEFAULT_COLUMNS, text_problem
+from hybrid_sim.pairs import DEFAULT_COLUMNS, SCORE_COLUMN, text_problem
 
-SCORE_COLUMN = "similarity"
 ERROR_COLUMN = "error"
 ON_ERROR = ("fail", "skip")
 

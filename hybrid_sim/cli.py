@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hybrid_sim.models.encoder import DEFAULT_BASE
 from hybrid_sim.pairs import DEFAULT_COLUMNS
 
 MODEL_HELP = ("model folder, or a shipped model by name: default (the default) or "
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace OUTPUT if it holds a hybrid_sim model (never anything else)")
     _add_io_options(p, target=True)
     p.add_argument("--epochs", type=POSITIVE, default=4)
-    p.add_argument("--base-model", default="all-MiniLM-L6-v2", help="name or folder")
+    p.add_argument("--base-model", default=DEFAULT_BASE, help="name or folder")
     p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
     p.add_argument("--lora-layers", type=int, metavar="N",
                    help="LoRA in the top N blocks only: trains several times faster on data that "
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io_options(p, target=True)
     p.add_argument("--folds", type=FOLDS, default=5)
     p.add_argument("--epochs", type=POSITIVE, default=4)
-    p.add_argument("--base-model", default="all-MiniLM-L6-v2")
+    p.add_argument("--base-model", default=DEFAULT_BASE)
     p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
     p.add_argument("--quiet", action="store_true")
     return parser

@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.io import atomic_directory, check_folder_target
-from hybrid_sim.pairs import DEFAULT_COLUMNS
+from hybrid_sim.pairs import DEFAULT_COLUMNS, SCORE_COLUMN
 
-SCORE_COLUMN = "similarity"
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
 

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.pairs import SCORE_COLUMN as SCORE
 from hybrid_sim.pairs import Pairs, check_texts
-
-SCORE = "similarity"
 
 
 def _check_options(top: int | None, min_score: float | None) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_COLUMNS: tuple[str, str] = ("sentence_1", "sentence_2")
+SCORE_COLUMN = "similarity"  # the column every output adds (score, match, dask)
 # Questionnaire items are a sentence or two; the longest in the DOXA data has 200-odd
 # characters. Longer texts are refused per row: a 480k-character text took 28 s and
 # 3.2 GB in spaCy's parse, and the encoder reads only its first 256 word pieces anyway.

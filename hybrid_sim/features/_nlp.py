@@ -173,10 +173,6 @@ class AnalysisCache:
             found.update({t: analyse_doc(d) for t, d in zip(lost, nlp.pipe(lost))})
         return found  # type: ignore[return-value]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
 
 CACHE = AnalysisCache()
 

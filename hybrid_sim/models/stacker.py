@@ -35,22 +35,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
 def make_regressor(
     params: dict[str, Any] | None = None,
     feature_names: Sequence[str] | None = None,
-    monotone_cosines: bool = False,
     seed: int = 0,
 ) -> Any:
-    """An L1 LightGBM regressor.
-
-    ``monotone_cosines`` constrains cosine features to raise the score; LightGBM refuses
-    it with the L1 and quantile objectives, so it needs ``objective="huber"`` or ``"l2"``.
-    """
+    """An L1 LightGBM regressor (``feature_names`` is accepted for a uniform signature)."""
     from lightgbm import LGBMRegressor
 
-    merged = {**DEFAULT_PARAMS, **(params or {}), "random_state": seed}
-    if monotone_cosines and feature_names is not None:
-        merged["monotone_constraints"] = [
-            1 if "cosine" in name else 0 for name in feature_names
-        ]
-    return LGBMRegressor(**merged)
+    return LGBMRegressor(**{**DEFAULT_PARAMS, **(params or {}), "random_state": seed})
 
 
 STACKERS = ("lightgbm", "monotone")
@@ -122,7 +112,6 @@ def cv_predict(
     folds: list[tuple[np.ndarray, np.ndarray]],
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
-    monotone_cosines: bool = False,
     contrast_cap: float | None = None,
     seed: int = 0,
     kind: str = "lightgbm",
@@ -131,8 +120,7 @@ def cv_predict(
     """Out-of-fold stacker predictions in [0, 100] over the given folds."""
     pred = np.empty(len(y))
     for train, test in folds:
-        model = (make_regressor(params, feature_names, monotone_cosines, seed=seed)
-                 if kind == "lightgbm" else make_stacker(kind, params, feature_names, seed, identity))
+        model = make_stacker(kind, params, feature_names, seed, identity)
         model.fit(features[train], y[train])
         pred[test] = np.clip(model.predict(features[test]), 0, 100)
     return apply_contrast_cap(pred, features, feature_names, contrast_cap)[0]
