@@ -8,7 +8,8 @@ True
 from hybrid_sim.api import evaluate, load, score, train
 from hybrid_sim.clustering import cluster
 from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.polarity import compare
 
 __version__ = "0.1.0"
 
-__all__ = ["HybridScorer", "__version__", "cluster", "evaluate", "load", "score", "train"]
+__all__ = ["HybridScorer", "__version__", "cluster", "compare", "evaluate", "load", "score", "train"]

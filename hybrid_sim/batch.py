@@ -47,6 +47,7 @@ def score_frame(
     on_error: str = "fail",
     explain: bool = False,
     first_row: int = 0,
+    polarity: bool = False,
 ) -> pd.DataFrame:
     """Add a ``similarity`` column (and per-group contributions when ``explain``).
 
@@ -77,6 +78,19 @@ def score_frame(
     elif good.any():
         scores[good] = scorer.predict(pairs)
     out[SCORE_COLUMN] = scores
+    if polarity:
+        from hybrid_sim.pairs import normalise_text
+        from hybrid_sim.polarity import polarity_columns
+
+        extra = {"polarity": np.full(len(frame), None, dtype=object),
+                 "signed_similarity": np.full(len(frame), np.nan),
+                 "contrast": np.full(len(frame), None, dtype=object)}
+        if good.any():
+            texts = [[normalise_text(t) for t in column] for column in pairs.T]
+            for key, values in polarity_columns(texts[0], texts[1], scores[good]).items():
+                extra[key][good] = values
+        for key, values in extra.items():
+            out[key] = values
     if explain:
         for g, values in contrib.items():
             out[f"contribution_{g}"] = values
@@ -130,6 +144,7 @@ def score_file(
     sep: str | None = None,
     encoding: str = "utf-8",
     quiet: bool = False,
+    polarity: bool = False,
 ) -> dict[str, Any]:
     """Score every row of ``source`` into ``output``, keeping all columns and the row order.
 
@@ -163,7 +178,8 @@ def score_file(
         progress = _Progress(_count_rows(source, sep), quiet)
         try:
             for chunk in iter_table(source, chunk_rows, sep, encoding):
-                scored = score_frame(chunk, scorer, columns, on_error, explain, first_row=rows)
+                scored = score_frame(chunk, scorer, columns, on_error, explain, first_row=rows,
+                                     polarity=polarity)
                 if ERROR_COLUMN in scored:
                     skipped += int((scored[ERROR_COLUMN] != "").sum())
                 writer.write(scored)

@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                    help="skip: leave similarity empty and say why in an 'error' column")
     p.add_argument("--explain", action="store_true", help="add per-group contribution columns")
+    p.add_argument("--polarity", action="store_true",
+                   help="add polarity (same / reversed), signed_similarity and contrast columns")
     p.add_argument("--chunk-rows", type=POSITIVE, default=50_000)
     p.add_argument("--dask", metavar="ADDRESS",
                    help="score a Parquet/CSV file or folder on a Dask cluster ('local' for 2 "
@@ -303,7 +305,7 @@ def _run(args: argparse.Namespace) -> int:
         result = score_file(args.input, args.output, args.model, columns=args.columns,
                             on_error=args.on_error, explain=args.explain,
                             chunk_rows=args.chunk_rows, sep=args.sep, encoding=args.encoding,
-                            quiet=args.quiet)
+                            quiet=args.quiet, polarity=args.polarity)
         if not args.quiet:
             print(f"scored {result['rows']} rows ({result['skipped']} skipped) in "
                   f"{result['seconds']:.1f}s -> {result['output']}", file=sys.stderr)

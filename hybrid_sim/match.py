@@ -17,6 +17,7 @@ import pandas as pd
 from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import SCORE_COLUMN as SCORE
 from hybrid_sim.pairs import Pairs, check_texts
+from hybrid_sim.polarity import polarity_columns
 
 
 def _check_options(top: int | None, min_score: float | None) -> None:
@@ -70,11 +71,13 @@ def match(
     ``top`` keeps the K best of each item of A; ``min_score`` drops weaker matches;
     ``one_to_one`` pairs each item with at most one of the other questionnaire, choosing
     the pairing of highest total similarity (``scipy.optimize.linear_sum_assignment``).
-    ``ids_a`` / ``ids_b`` add ``id_a`` / ``id_b`` columns.
+    ``ids_a`` / ``ids_b`` add ``id_a`` / ``id_b`` columns; ``polarity``,
+    ``signed_similarity`` and ``contrast`` say whether a match is keyed in the opposite
+    direction (see :func:`hybrid_sim.polarity.compare`).
 
     >>> m = match(["I feel sad", "I sleep badly"], ["Felt down?", "Trouble sleeping?"], top=1)
     >>> list(m.columns), m["rank"].tolist()
-    (['item_a', 'rank', 'item_b', 'similarity'], [1, 1])
+    (['item_a', 'rank', 'item_b', 'similarity', 'polarity', 'signed_similarity', 'contrast'], [1, 1])
     """
     _check_options(top, min_score)
     ids_a, ids_b = _ids(ids_a, len(items_a), "ids_a"), _ids(ids_b, len(items_b), "ids_b")
@@ -105,6 +108,9 @@ def match(
         table["id_b"] = [ids_b[i] for i in out["_b"]]
     table["item_b"] = [items_b[i] for i in out["_b"]]
     table[SCORE] = out[SCORE].to_numpy()
+    texts_a = check_texts([items_a[i] for i in out["_a"]], "items_a")
+    texts_b = check_texts([items_b[i] for i in out["_b"]], "items_b")
+    table.update(polarity_columns(texts_a, texts_b, table[SCORE]))
     return pd.DataFrame(table)
 
 

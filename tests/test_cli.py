@@ -171,7 +171,8 @@ def test_match_writes_sorted_long_output(classical_model: Path, tmp_path: Path) 
     assert main(["match", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "-o", str(out),
                  "--model", str(classical_model), "--top", "2"]) == 0
     got = pd.read_csv(out)
-    assert list(got.columns) == ["item_a", "rank", "item_b", "similarity"]
+    assert list(got.columns) == ["item_a", "rank", "item_b", "similarity", "polarity",
+                                 "signed_similarity", "contrast"]
     assert got["item_a"].tolist() == ["I feel sad"] * 2 + ["I sleep badly"] * 2  # A's order
     assert got["rank"].tolist() == [1, 2, 1, 2]
     for _, group in got.groupby("item_a"):
@@ -188,7 +189,8 @@ def test_match_crosswalk_carries_ids_to_a_real_excel_file(classical_model: Path,
                  "--text-column", "text", "-o", str(out), "--model", str(classical_model), "--top", "2",
                  "--quiet"]) == 0
     got = pd.read_excel(out)
-    assert list(got.columns) == ["id_a", "item_a", "rank", "id_b", "item_b", "similarity"]
+    assert list(got.columns) == ["id_a", "item_a", "rank", "id_b", "item_b", "similarity", "polarity",
+                                 "signed_similarity", "contrast"]
     assert got["id_a"].tolist() == ["a1", "a1", "a2", "a2"] and got["rank"].tolist() == [1, 2, 1, 2]
     assert set(got["id_b"]) <= {"b1", "b2", "b3"}
     assert main(["match", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--id-column", "id",
