@@ -148,6 +148,13 @@ def read_ratings(frame: pd.DataFrame, target: str) -> np.ndarray:
     return y
 
 
+def _data_digest(frame: pd.DataFrame, columns: Sequence[str], target: str) -> str:
+    """sha256 of the text and rating columns, as a model's manifest records it."""
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(frame[[*columns, target]], index=False).to_numpy().tobytes()
+    ).hexdigest()
+
+
 def read_labelled(
     data: str | Path | pd.DataFrame,
     columns: Sequence[str] = DEFAULT_COLUMNS,
@@ -160,9 +167,7 @@ def read_labelled(
     left, right = to_pairs(frame, columns=columns)
     y = check_target(read_ratings(frame, target), len(frame))
     pairs = pd.DataFrame({DEFAULT_COLUMNS[0]: left, DEFAULT_COLUMNS[1]: right})
-    digest = hashlib.sha256(
-        pd.util.hash_pandas_object(frame[[*columns, target]], index=False).to_numpy().tobytes()
-    ).hexdigest()
+    digest = _data_digest(frame, columns, target)
     info = {
         "data_name": Path(data).name if not isinstance(data, pd.DataFrame) else "DataFrame",
         "n_rows": len(frame),
@@ -295,11 +300,24 @@ def evaluate(
 ) -> dict[str, float]:
     """MAE, RMSE, Pearson, Spearman (and ROC AUC for a 0/1 target) of a model on data.
 
-    Ratings must be in 0-100 (a 0/1 target is a same-construct label).
+    Ratings must be in 0-100 (a 0/1 target is a same-construct label). Data the model was
+    trained on (its sha256 is in the model's manifest) gives in-sample figures: an
+    :class:`InSampleWarning` says so.
     """
+    import warnings
+
     from hybrid_sim.models.stacker import regression_metrics
 
     frame = _read_frame(data, columns, target, sep, encoding)
     y = read_ratings(frame, target)
-    pred = score(frame, model=model, columns=columns)
+    scorer = _resolve(model)
+    trained_on = getattr(scorer, "manifest_", {}).get("training", {}).get("data_sha256")
+    if trained_on is not None and trained_on == _data_digest(frame, columns, target):
+        warnings.warn("this is the model's own training data: the figures are in-sample, not what "
+                      "it does on new pairs", InSampleWarning, stacklevel=2)
+    pred = score(frame, model=scorer, columns=columns)
     return regression_metrics(y, np.asarray(pred))
+
+
+class InSampleWarning(UserWarning):
+    """``evaluate`` was given the data the model was trained on."""

@@ -290,8 +290,17 @@ def _run(args: argparse.Namespace) -> int:
         if scorer.cv_metrics_:
             _print_metrics(scorer.cv_metrics_, as_json=False)
     elif args.command == "evaluate":
-        metrics = hybrid_sim.evaluate(args.data, args.model, columns=args.columns,
-                                      target=args.target, sep=args.sep, encoding=args.encoding)
+        import warnings
+
+        from hybrid_sim.api import InSampleWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InSampleWarning)
+            metrics = hybrid_sim.evaluate(args.data, args.model, columns=args.columns,
+                                          target=args.target, sep=args.sep, encoding=args.encoding)
+        for warning in caught:
+            if issubclass(warning.category, InSampleWarning):
+                print(f"hybrid-sim evaluate: warning: {warning.message}", file=sys.stderr)
         _print_metrics(metrics, args.json)
     elif args.command == "score" and args.dask:
         from hybrid_sim.dask import score_directory

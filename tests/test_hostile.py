@@ -567,3 +567,16 @@ def test_dask_refuses_a_non_empty_output_folder_before_any_work(tmp_path: Path) 
     with pytest.raises(ValueError, match="refusing to replace it"):
         score_directory(pairs_csv(tmp_path / "in.csv"), tmp_path / "out", "tcp://127.0.0.1:9")
     assert (tmp_path / "out" / "keep.txt").read_text() == "x"
+
+
+def test_evaluate_on_the_models_own_training_data_warns_that_it_is_in_sample(
+        tmp_path: Path, capsys) -> None:
+    data = rated_csv(tmp_path / "rated.csv")
+    assert run(["train", str(data), "-o", str(tmp_path / "m"), "--groups", "bow", "fuzzy", "--cv", "2",
+                "--quiet"]) == 0
+    capsys.readouterr()
+    assert run(["evaluate", str(data), "--model", str(tmp_path / "m")]) == 0
+    assert "in-sample" in capsys.readouterr().err
+    other = rated_csv(tmp_path / "other.csv", synthetic_rated(seed=1))
+    assert run(["evaluate", str(other), "--model", str(tmp_path / "m")]) == 0
+    assert "in-sample" not in capsys.readouterr().err
