@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,56 +76,44 @@ class Data:
         return np.unique(np.r_[self.a[mask], self.b[mask]])
 
 
-def out_of_fold(data: Data, regime: str, feature: callable) -> tuple[np.ndarray, list[np.ndarray]]:  # type: ignore[valid-type]
-    """Per row, the feature from a fold model that did not train on it (the mean over the
-    folds that held the row out), and per fold the rows it held out."""
-    total, count = np.zeros(len(data.y)), np.zeros(len(data.y))
-    held = []
+def out_of_fold(data: Data, regime: str, feature: Callable) -> np.ndarray:
+    """Per row, the feature from the fold models that did not train on it (their mean)."""
+    total, count = None, np.zeros(len(data.y))
     for k, mask in enumerate(data.masks[regime]):
-        values = feature(regime, k, mask)
+        values = np.asarray(feature(regime, k, mask), dtype=float)
+        total = np.zeros_like(values) if total is None else total
         total[~mask] += values[~mask]
         count[~mask] += 1
-        held.append(~mask)
-    return total / np.maximum(count, 1), held
+    assert total is not None
+    return total / np.maximum(count, 1).reshape(-1, *([1] * (total.ndim - 1)))
 
 
-def calibrated_mae(data: Data, regime: str, oof: np.ndarray, held: list[np.ndarray]) -> dict[str, float]:
-    """MAE of the monotone stacker, trained per fold on the fold's training rows."""
+def fold_maes(data: Data, regime: str, predict: Callable) -> dict[str, float]:
+    """MAE over each fold's held-out rows; ``predict(mask, test)`` scores the rows ``test``
+    with what it learns from the rows ``mask``. In the new-items regime rows with both
+    sentences held out and rows with one held out are reported apart."""
     errors: dict[str, list[float]] = {"both": [], "one": []}
-    sentences_new = []
-    for k, mask in enumerate(data.masks[regime]):
-        model = MonotoneStacker(identity=((1.0,),)).fit(oof[mask, None], data.y[mask])
-        test = held[k]
-        pred = model.predict(oof[test, None])
+    for mask in data.masks[regime]:
+        test = ~mask
+        err = np.abs(predict(mask, test) - data.y[test])
         if regime == "seen":
-            errors["both"].extend(np.abs(pred - data.y[test]))
+            errors["both"].extend(err)
             continue
-        seen_sentences = data.train_sentences(mask)
-        known = np.isin(data.a[test], seen_sentences) | np.isin(data.b[test], seen_sentences)
-        errors["one"].extend(np.abs(pred - data.y[test])[known])
-        errors["both"].extend(np.abs(pred - data.y[test])[~known])
-        sentences_new.append(len(seen_sentences))
-    return {key: float(np.mean(v)) for key, v in errors.items() if v}
+        known_ids = data.train_sentences(mask)
+        known = np.isin(data.a[test], known_ids) | np.isin(data.b[test], known_ids)
+        errors["one"].extend(err[known])
+        errors["both"].extend(err[~known])
+    out = {f"{regime}_mae": float(np.mean(errors["both"]))}
+    if errors["one"]:
+        out[f"{regime}_one_mae"] = float(np.mean(errors["one"]))
+    return out
 
 
 def median_row(data: Data) -> dict[str, float]:
-    out = {}
-    for regime in ("seen", "new"):
-        errors: dict[str, list[float]] = {"both": [], "one": []}
-        for mask in data.masks[regime]:
-            test = ~mask
-            err = np.abs(np.median(data.y[mask]) - data.y[test])
-            if regime == "seen":
-                errors["both"].extend(err)
-                continue
-            seen_sentences = data.train_sentences(mask)
-            known = np.isin(data.a[test], seen_sentences) | np.isin(data.b[test], seen_sentences)
-            errors["one"].extend(err[known])
-            errors["both"].extend(err[~known])
-        out[f"{regime}_mae"] = float(np.mean(errors["both"]))
-        if errors["one"]:
-            out[f"{regime}_one_mae"] = float(np.mean(errors["one"]))
-    return out
+    def median(mask: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return np.full(int(test.sum()), np.median(data.y[mask]))
+
+    return {**fold_maes(data, "seen", median), **fold_maes(data, "new", median)}
 
 
 def dev_figures(data: Data, score: np.ndarray) -> dict[str, float]:
@@ -132,14 +121,17 @@ def dev_figures(data: Data, score: np.ndarray) -> dict[str, float]:
             "dev_spearman": float(spearmanr(data.dev_y, score)[0])}
 
 
-def row(data: Data, label: str, feature: callable, dev_score: np.ndarray) -> dict:  # type: ignore[valid-type]
+def row(data: Data, label: str, feature: Callable, dev_score: np.ndarray) -> dict:
+    """A cosine put on the 0-100 scale by the monotone stacker, fitted per fold."""
     out: dict = {"variant": label}
     for regime in ("seen", "new"):
-        oof, held = out_of_fold(data, regime, feature)
-        maes = calibrated_mae(data, regime, oof, held)
-        out[f"{regime}_mae"] = maes["both"]
-        if "one" in maes:
-            out[f"{regime}_one_mae"] = maes["one"]
+        oof = out_of_fold(data, regime, feature)
+
+        def calibrated(mask: np.ndarray, test: np.ndarray, oof: np.ndarray = oof) -> np.ndarray:
+            model = MonotoneStacker(identity=((1.0,),)).fit(oof[mask, None], data.y[mask])
+            return model.predict(oof[test, None])
+
+        out.update(fold_maes(data, regime, calibrated))
     return {**out, **dev_figures(data, dev_score)}
 
 
@@ -203,33 +195,16 @@ def novelty_head_row(data: Data, names: list[str], label: str) -> dict:
         near = np.minimum(nov[data.a], nov[data.b])
         return np.column_stack([tuned, zero, near, tuned * near, zero * near])
 
-    oof = {}
-    for regime in ("seen", "new"):
-        total, count = np.zeros((len(data.y), 5)), np.zeros(len(data.y))
-        for k, mask in enumerate(data.masks[regime]):
-            total[~mask] += features(regime, k, mask)[~mask]
-            count[~mask] += 1
-        oof[regime] = total / np.maximum(count, 1)[:, None]
+    oof = {regime: out_of_fold(data, regime, features) for regime in ("seen", "new")}
     identity = tuple((1.0, 1.0, n, n, n) for n in (0.3, 0.6, 1.0))
     out: dict = {"variant": label}
     for regime in ("seen", "new"):
-        errors: dict[str, list[float]] = {"both": [], "one": []}
-        for mask in data.masks[regime]:
-            test = ~mask
+        def both_regimes(mask: np.ndarray, test: np.ndarray, regime: str = regime) -> np.ndarray:
             X = np.vstack([oof["seen"][mask], oof["new"][mask]])
-            y = np.r_[data.y[mask], data.y[mask]]
-            pred = MonotoneStacker(identity=identity).fit(X, y).predict(oof[regime][test])
-            err = np.abs(pred - data.y[test])
-            if regime == "seen":
-                errors["both"].extend(err)
-                continue
-            known_ids = data.train_sentences(mask)
-            known = np.isin(data.a[test], known_ids) | np.isin(data.b[test], known_ids)
-            errors["one"].extend(err[known])
-            errors["both"].extend(err[~known])
-        out[f"{regime}_mae"] = float(np.mean(errors["both"]))
-        if errors["one"]:
-            out[f"{regime}_one_mae"] = float(np.mean(errors["one"]))
+            model = MonotoneStacker(identity=identity).fit(X, np.r_[data.y[mask], data.y[mask]])
+            return model.predict(oof[regime][test])
+
+        out.update(fold_maes(data, regime, both_regimes))
     head = MonotoneStacker(identity=identity).fit(np.vstack([oof["seen"], oof["new"]]), np.r_[data.y, data.y])
     every = np.arange(len(data.sentences))
     tuned_dev = np.mean([cosines(s["all_0_m0_dev"].astype(float), data.dev_a, data.dev_b,

@@ -100,27 +100,32 @@ def score_frame(
 
 
 class _Progress:
-    """Rows done, rate and time left on stderr; silent when ``quiet``."""
+    """Progress, rate and time left on stderr, silent when ``quiet``: rows of a Parquet
+    file (its metadata counts them), bytes of a CSV file (counting its rows would mean
+    reading it twice)."""
 
-    def __init__(self, total: int | None, quiet: bool) -> None:
+    def __init__(self, path: Path, sep: str | None, quiet: bool) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, unit="rows", disable=quiet, file=sys.stderr,
-                        dynamic_ncols=True, desc="scoring")
+        self.rows = table_format(path, sep) == "parquet"
+        self.read = 0
+        if self.rows:
+            import pyarrow.parquet as pq
 
-    def update(self, n: int) -> None:
-        self.bar.update(n)
+            total, unit = int(pq.ParquetFile(path).metadata.num_rows), "rows"
+        else:
+            total, unit = path.stat().st_size, "B"
+        self.bar = tqdm(total=total, unit=unit, unit_scale=not self.rows, disable=quiet,
+                        file=sys.stderr, dynamic_ncols=True, desc="scoring")
+
+    def bytes_read(self, n: int) -> None:
+        self.read = n  # shown once the chunk read so far is scored
+
+    def rows_done(self, n: int) -> None:
+        self.bar.update(n if self.rows else self.read - self.bar.n)
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _count_rows(path: Path, sep: str | None) -> int | None:
-    if table_format(path, sep) == "parquet":
-        import pyarrow.parquet as pq
-
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    return None  # counting CSV rows means reading the file twice; tqdm shows the rate
 
 
 @contextlib.contextmanager
@@ -175,16 +180,16 @@ def score_file(
     rows = skipped = 0
     with atomic_path(output) as tmp, _writing(output), TableWriter(tmp, out_format) as writer:
         scorer = _resolve(model)
-        progress = _Progress(_count_rows(source, sep), quiet)
+        progress = _Progress(source, sep, quiet)
         try:
-            for chunk in iter_table(source, chunk_rows, sep, encoding):
+            for chunk in iter_table(source, chunk_rows, sep, encoding, progress.bytes_read):
                 scored = score_frame(chunk, scorer, columns, on_error, explain, first_row=rows,
                                      polarity=polarity)
                 if ERROR_COLUMN in scored:
                     skipped += int((scored[ERROR_COLUMN] != "").sum())
                 writer.write(scored)
                 rows += len(chunk)
-                progress.update(len(chunk))
+                progress.rows_done(len(chunk))
         finally:
             progress.close()
     seconds = time.perf_counter() - start

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import math
 import os
 import shutil
@@ -101,11 +102,32 @@ def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> TableEr
     return TableError(f"{path}: not valid {encoding} text ({exc.reason}); pass --encoding")
 
 
-def _csv_chunks(path: Path, sep: str, encoding: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+class _CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it (for progress through a CSV file)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.count = raw, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer) or 0
+        self.count += n
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _csv_chunks(path: Path, sep: str, encoding: str, chunk_rows: int,
+                progress: Callable[[int], None] | None = None) -> Iterator[pd.DataFrame]:
     # utf-8-sig reads plain UTF-8 too and drops a byte-order mark from the first header
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long texts are per-row errors, not fatal
-    with open(path, newline="", encoding=codec) as fh:
+    counter = _CountingReader(open(path, "rb"))  # noqa: SIM115 - closed with the text wrapper
+    with io.TextIOWrapper(io.BufferedReader(counter), encoding=codec, newline="") as fh:
         reader = csv.reader(fh, delimiter=sep, strict=True)
         try:
             header = next(reader, None)
@@ -125,8 +147,12 @@ def _csv_chunks(path: Path, sep: str, encoding: str, chunk_rows: int) -> Iterato
                         f"has {len(header)}; quote texts that contain {sep!r}")
                 rows.append(record)
                 if len(rows) == chunk_rows:
+                    if progress is not None:
+                        progress(counter.count)
                     yield _frame(rows, header)
                     rows, yielded = [], True
+            if progress is not None:
+                progress(counter.count)
             if rows or not yielded:  # a file with a header and no rows gives one empty chunk
                 yield _frame(rows, header)
         except UnicodeDecodeError as exc:
@@ -142,8 +168,12 @@ def _frame(rows: list[list[str]], header: list[str]) -> pd.DataFrame:
 
 
 def iter_table(path: str | Path, chunk_rows: int, sep: str | None = None,
-               encoding: str = "utf-8") -> Iterator[pd.DataFrame]:
+               encoding: str = "utf-8",
+               progress: Callable[[int], None] | None = None) -> Iterator[pd.DataFrame]:
     """Read a table in chunks of ``chunk_rows`` rows, so memory stays flat.
+
+    ``progress``, for CSV-like files, is called before each chunk with the bytes read so
+    far (a CSV file's rows are not known without reading it twice).
 
     CSV text stays text (``"007"`` is not 7); an empty field is missing. A file with a
     header and no rows yields one empty chunk, so its columns are known.
@@ -166,7 +196,7 @@ def iter_table(path: str | Path, chunk_rows: int, sep: str | None = None,
         except (pa.ArrowException, OSError) as exc:
             raise TableError(f"{path} cannot be read as Parquet: {exc}") from None
         return
-    yield from _csv_chunks(path, _sep(path, sep), encoding, chunk_rows)
+    yield from _csv_chunks(path, _sep(path, sep), encoding, chunk_rows, progress)
 
 
 def read_table(path: str | Path, sep: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
