@@ -49,7 +49,11 @@ def score_frame(
     first_row: int = 0,
     polarity: bool = False,
 ) -> pd.DataFrame:
-    """Add a ``similarity`` column (and per-group contributions when ``explain``).
+    """Add a ``similarity`` column; ``polarity`` adds ``polarity``, ``signed_similarity`` and
+    ``contrast``; ``explain`` adds those, the contribution of each feature group the stacker
+    reads (``contribution_<group>``, in points, or in the monotone stacker's signal), its
+    ``bias`` and ``capped`` (the contrast cap lowered this score): what
+    :meth:`HybridScorer.explain` shows, per group.
 
     With ``on_error="skip"``, rows with a missing or empty text get an empty similarity
     and an ``error`` column saying why; with ``"fail"`` the first such row raises,
@@ -57,6 +61,7 @@ def score_frame(
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    polarity = polarity or explain
     out = frame.copy()
     errors = _row_errors(frame, columns)
     bad = np.flatnonzero(errors.to_numpy() != "")
@@ -69,12 +74,16 @@ def score_frame(
         # the groups the stacker uses: explain() has no contribution for a group kept
         # only for the contrast cap's flags
         groups = feature_groups(scorer.stacker_features_)
-        contrib = {g: np.full(len(frame), np.nan) for g in groups}
+        contrib = {f"contribution_{g}": np.full(len(frame), np.nan) for g in groups}
+        contrib["bias"] = np.full(len(frame), np.nan)
+        contrib["capped"] = np.full(len(frame), None, dtype=object)
         if good.any():
             table = scorer.explain(pairs)
             scores[good] = table["score"].to_numpy()
             for g in groups:
-                contrib[g][good] = table[f"group:{g}"].to_numpy()
+                contrib[f"contribution_{g}"][good] = table[f"group:{g}"].to_numpy()
+            contrib["bias"][good] = table["bias"].to_numpy()
+            contrib["capped"][good] = table["capped"].to_numpy()
     elif good.any():
         scores[good] = scorer.predict(pairs)
     out[SCORE_COLUMN] = scores
@@ -92,8 +101,8 @@ def score_frame(
         for key, values in extra.items():
             out[key] = values
     if explain:
-        for g, values in contrib.items():
-            out[f"contribution_{g}"] = values
+        for name, values in contrib.items():
+            out[name] = values
     if on_error == "skip":
         out[ERROR_COLUMN] = errors.to_numpy()
     return out

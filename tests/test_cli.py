@@ -130,7 +130,8 @@ def test_explain_adds_group_contributions(classical_model: Path, tmp_path: Path)
     AWKWARD.to_csv(src, index=False)
     score_file(src, out, classical_model, explain=True, quiet=True)
     got = pd.read_csv(out)
-    assert {"contribution_bow", "contribution_fuzzy", "contribution_negation"} <= set(got)
+    assert {"contribution_bow", "contribution_fuzzy", "contribution_negation", "bias", "capped",
+            "polarity", "signed_similarity", "contrast"} <= set(got)
 
 
 def test_explain_with_a_model_that_keeps_a_group_only_for_the_cap(tmp_path: Path) -> None:
@@ -142,6 +143,11 @@ def test_explain_with_a_model_that_keeps_a_group_only_for_the_cap(tmp_path: Path
     got = pd.read_csv(out)
     assert "contribution_embedding" in got and "contribution_negation" not in got
     assert got["similarity"].between(0, 100).all()
+    pairs = pd.DataFrame({"sentence_1": ["Child bullies others"], "sentence_2": ["Child is often bullied"]})
+    pairs.to_csv(src, index=False)
+    score_file(src, out, "default", explain=True, quiet=True)
+    row = pd.read_csv(out).iloc[0]
+    assert bool(row["capped"]) and row["contrast"].startswith("role reversal")  # why it scores 20
 
 
 def test_evaluate_prints_json(classical_model: Path, tmp_path: Path, capsys) -> None:
