@@ -268,9 +268,23 @@ def _silence_third_party_bars() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _show_progress(quiet: bool) -> None:
+    """The library logs its slow steps to the "hybrid_sim" logger; the CLI prints them."""
+    import logging
+
+    logger = logging.getLogger("hybrid_sim")
+    if not any(getattr(h, "_hybrid_sim", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("hybrid-sim: %(message)s"))
+        handler._hybrid_sim = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def _run(args: argparse.Namespace) -> int:
     import hybrid_sim
 
+    _show_progress(getattr(args, "quiet", False))
     if getattr(args, "quiet", False):
         _silence_third_party_bars()
 

@@ -305,3 +305,24 @@ def test_cluster_threshold_bounds_the_mean_similarity_within_clusters() -> None:
                 inner = scores[np.ix_(members, members)][~np.eye(len(members), dtype=bool)]
                 assert inner.mean() >= threshold - 1e-9
     assert counts == sorted(counts)  # a higher threshold never merges more
+
+
+@pytest.mark.slow
+def test_train_says_which_fold_it_is_on_and_when_it_reuses_a_cached_cross_fit(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    src = tmp_path / "rated.csv"
+    synthetic_rated().to_csv(src, index=False)
+    argv = ["train", str(src), "-o", str(tmp_path / "m"), "--groups", "embedding", "--epochs", "1",
+            "--cv", "2", "--no-base-cosine", "--overwrite"]
+    with caplog.at_level(logging.INFO, logger="hybrid_sim"):
+        assert main(argv) == 0
+        first = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        assert main(argv) == 0
+        second = [r.getMessage() for r in caplog.records]
+    assert [m for m in first if "fold" in m] == [m for m in first if m.startswith("cross-fitting: fold")]
+    assert any(m.startswith("cross-fitting: fold 2 of 2") for m in first)
+    assert any("reusing the cached result" in m for m in second)
+    assert not any("fold 1 of 2" in m for m in second)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,9 @@ from sklearn.model_selection import GroupKFold
 
 from hybrid_sim.io import atomic_path, data_home
 from hybrid_sim.pairs import pair_key
+
+# progress of the slow step ("fold 2 of 5", "reusing a cached cross-fit"); the CLI shows it
+log = logging.getLogger("hybrid_sim")
 
 
 def pair_groups(left: Sequence[str], right: Sequence[str]) -> np.ndarray:
@@ -71,7 +75,8 @@ def out_of_fold(
     """Run ``fit_predict(train_idx, test_idx)`` per fold and gather its held-out output."""
     oof = np.full(len(left), np.nan)
     seen: list[frozenset[str]] = []
-    for train, test in folds:
+    for k, (train, test) in enumerate(folds):
+        log.info("cross-fitting: fold %d of %d (%d training rows)", k + 1, len(folds), len(train))
         oof[test] = fit_predict(train, test)
         seen.append(frozenset(pair_key(left[i], right[i]) for i in train))
     if np.isnan(oof).any():
@@ -119,6 +124,7 @@ def cached_out_of_fold(
             seen = [frozenset(pair_key(left[i], right[i]) for i in train) for train, _ in folds]
             result = CrossFit(oof=oof, folds=folds, seen_pairs=seen)
             result.check_disjoint(left, right)
+            log.info("cross-fitting: reusing the cached result %s (same data and settings)", path.name)
             return result
     result = out_of_fold(fit_predict, left, right, folds)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
