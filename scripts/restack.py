@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 from sklearn.pipeline import FeatureUnion
 
@@ -27,6 +28,7 @@ from hybrid_sim.models.scorer import HybridScorer
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "doxa_train.csv"
+DEV = ROOT.parent / "shared" / "data" / "mcelroy2020_child_dev.csv"
 # the out-of-fold cosines of each shipped model's fine-tuning configuration (README, accuracy)
 OOF = {
     "default": ["oof_lora_5e-4_1_distil-all-MiniLM-L6-v2+all-mpnet-base-v2.npy"],
@@ -49,9 +51,24 @@ def restack(variant: str, data: Path, output: Path, stacker: str, contrast_cap: 
     scorer = HybridScorer(features=clone(union), cv=5, seed=0, select_groups=True, stacker=stacker,
                           contrast_cap=contrast_cap)
     scorer.fit_stacker(pairs, y, matrix, union)
-    scorer.save(output, overwrite=True, **info,
+    scorer.save(output, overwrite=True, **info, **dev_figures(scorer),
                 stacker_refit={"script": "scripts/restack.py", "out_of_fold": OOF[variant]})
     return scorer
+
+
+def dev_figures(scorer: HybridScorer) -> dict:
+    """ROC AUC and Spearman on the new-questionnaire dev set, when it is there (recorded in
+    the model card; never used for fitting)."""
+    if not DEV.is_file():
+        return {}
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    dev = pd.read_csv(DEV)
+    score = scorer.predict(dev[["sentence_1", "sentence_2"]].to_numpy(object))
+    return {"new_questionnaires": {"data_name": DEV.name, "n_pairs": len(dev),
+                                   "roc_auc": float(roc_auc_score(dev["same_construct"], score)),
+                                   "spearman": float(spearmanr(dev["same_construct"], score)[0])}}
 
 
 def main() -> None:

@@ -382,3 +382,11 @@ def test_a_monotone_model_round_trips_and_a_damaged_stacker_json_names_the_file(
     (tmp_path / "m" / "manifest.json").write_text(json.dumps(seal(manifest)))
     with pytest.raises(ModelFolderError, match=r"stacker.json cannot be read .* must rise strictly"):
         hybrid_sim.load(tmp_path / "m")
+
+
+def test_the_shipped_model_cards_say_what_the_score_means_and_what_the_model_is_for() -> None:
+    for name in ("default", "accurate"):
+        card = (hybrid_sim.api.shipped_model_path(name) / "README.md").read_text()
+        for section in ("## What the score means", "## Intended use", "## Languages", "## Limitations",
+                        "## Data and citation", "New questionnaires", "Grouped 5-fold CV"):
+            assert section in card, (name, section)

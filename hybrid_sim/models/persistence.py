@@ -32,7 +32,7 @@ from hybrid_sim.models.manifest import (
     seal,
     upgrade_manifest,
 )
-from hybrid_sim.models.stacker import feature_groups
+from hybrid_sim.models.model_card import model_card
 
 MANIFEST = "manifest.json"
 STACKER = "stacker.txt"  # LightGBM's text model
@@ -334,80 +334,3 @@ def _load_stacker(folder: Path, kind: str, n_features: int) -> Any:
     except (ValueError, UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
         raise ModelFolderError(f"{folder / STACKER} cannot be read as this model's stacker: "
                                f"{exc}") from None
-
-
-def model_card(manifest: dict[str, Any]) -> str:
-    """A human-readable README for a model folder, written from its manifest."""
-    training = manifest.get("training", {})
-    cv = manifest.get("cv_metrics", {})
-    groups = ", ".join(g["group"] for g in manifest["groups"])
-    embedding = next((g["params"] for g in manifest["groups"] if g["group"] == "embedding"), None)
-    lines = [
-        "# hybrid_sim model",
-        "",
-        "Predicts how similar two questionnaire items are, on the 0-100 scale of human raters.",
-        "",
-        f"- Created: {manifest['created']} with hybrid_sim {manifest['versions'].get('hybrid-sim')}",
-        f"- Feature groups: {groups}",
-    ]
-    stacker = manifest.get("stacker_features")
-    if stacker is not None:
-        used = ", ".join(feature_groups(stacker))
-        lines.append(f"- Groups the stacker uses: {used}")
-        for step in manifest.get("group_selection", []):
-            lines.append(f"  - grouped-CV MAE with {' + '.join(step['groups'])}: {step['mae']:.2f}")
-    params = manifest.get("scorer_params", {})
-    if params.get("stacker") == "monotone":
-        lines.append("- Stacker: an L1 linear signal and a strictly increasing map to 0-100 (scores "
-                     "keep the signal's ranking, no plateau; identical texts score at least 90)")
-    else:
-        lines.append("- Stacker: LightGBM, L1 objective (a step function of its inputs)")
-    cap = params.get("contrast_cap")
-    lines.append(f"- Contrast cap: pairs flagged as role reversal score at most {cap:g}" if cap is not None
-                 else "- Contrast cap: none")
-    if embedding:
-        lines.append(f"- Embedding: {_tuning(embedding)}")
-        if embedding.get("n_seeds", 1) > 1:
-            how = ("one encoder whose LoRA weights are the mean (a soup)" if embedding.get("soup")
-                   else "the mean cosine")
-            lines.append(f"  - {how} of {embedding['n_seeds']} fine-tunes that differ in their seed")
-        for member in embedding.get("ensemble", []):
-            lines.append(f"  - averaged with {_tuning({**embedding, **member})}")
-        if embedding.get("teachers"):
-            lines.append(f"  - distilled: it also learnt from up to {embedding['distill_pairs']} unrated "
-                         "pairs of the training sentences, labelled by the mean cosine of teachers "
-                         "fine-tuned on the same data (not shipped):")
-            lines += [f"    - {_tuning({**embedding, **t})}" for t in embedding["teachers"]]
-    if training:
-        lines.append(
-            f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
-            f" sha256 {str(training.get('data_sha256', '?'))[:16]}...)"
-        )
-        refit = training.get("stacker_refit")
-        if isinstance(refit, dict):
-            lines.append(f"  - stacker refitted by `{refit.get('script')}` on the stored out-of-fold "
-                         f"cosines {', '.join(map(str, refit.get('out_of_fold', [])))}; the encoders "
-                         "are unchanged")
-    if cv:
-        lines.append(
-            f"- Grouped {cv.get('grouped_cv_folds')}-fold CV (by unordered pair, out-of-fold "
-            f"cosines{', group selection nested' if cv.get('nested_group_selection') else ''}): "
-            f"MAE {cv['mae']:.2f}, RMSE {cv['rmse']:.2f}, Pearson {cv['pearson']:.3f}, "
-            f"Spearman {cv['spearman']:.3f}"
-        )
-    lines += [
-        "",
-        "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py",
-        "[--variant accurate]` for the shipped models). Every file here is data: JSON,",
-        "LightGBM text, safetensors.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _tuning(settings: dict[str, Any]) -> str:
-    """One line on how an embedding was fine-tuned, from its group settings."""
-    where = (f" in the top {settings['lora_layers']} blocks" if settings.get("lora_layers") else "")
-    lr = f", lr {settings['learning_rate']:g}" if settings.get("learning_rate") else ""
-    return (f"base `{settings['base_model']}`, fine-tuned with `{settings['method']}`{where} "
-            f"for {settings['epochs']} epochs ({settings['loss']} loss{lr})")
