@@ -41,6 +41,8 @@ class FeatureMatrix:
     names: list[str]
     folds: list[tuple[np.ndarray, np.ndarray]]
     seconds: dict[str, float]
+    # where the out-of-fold tuned cosines came from (the report says so)
+    cross_fit: str = "none"
 
     def columns(self, groups: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         keep = group_columns(self.names, groups)
@@ -71,6 +73,7 @@ def cross_fitted_features(
     left, right = pairs.iloc[:, 0].tolist(), pairs.iloc[:, 1].tolist()
     folds = grouped_folds(left, right, n_splits=n_splits, seed=seed)
     seconds = {}
+    source = "none"
     start = time.perf_counter()
     classical = make_features(CLASSICAL_GROUPS)
     blocks = [classical.fit_transform(pairs)]
@@ -84,15 +87,19 @@ def cross_fitted_features(
         names_emb = list(base.get_feature_names_out())
         if emb.method != "none":
             if tuned_oof is None:
-                tuned_oof = emb.cross_fit(pairs, y).oof
+                crossfit = emb.cross_fit(pairs, y)
+                tuned_oof = crossfit.oof
+                source = "reused from the cache" if crossfit.cached else "fine-tuned in this run"
             elif tuned_oof.shape != (len(y),):
                 raise ValueError(f"tuned_oof has shape {tuned_oof.shape}, expected ({len(y)},)")
+            else:
+                source = "given (stored out-of-fold cosines)"
             columns.insert(0, np.asarray(tuned_oof, dtype=float)[:, None])
             names_emb.insert(0, "embedding__cosine_tuned")
         blocks.extend(columns)
         names.extend(str(n) for n in names_emb)
         seconds["embedding"] = time.perf_counter() - start
-    return FeatureMatrix(np.column_stack(blocks), names, folds, seconds)
+    return FeatureMatrix(np.column_stack(blocks), names, folds, seconds, source)
 
 
 def ablation_table(matrix: FeatureMatrix, y: np.ndarray,
@@ -165,6 +172,10 @@ def _markdown(table: pd.DataFrame, importance: pd.DataFrame, meta: dict[str, Any
         f"Data: {meta['data']} ({meta['n_rows']} rows, {meta['n_pairs']} distinct unordered "
         f"pairs). Grouped {meta['folds']}-fold CV by unordered pair; the tuned cosine is "
         "out-of-fold, computed once and shared by every variant.",
+        "",
+        "Embedding settings ablated: " + ", ".join(f"{k}={v}" for k, v in meta["embedding"].items()
+                                                   if k != "show_progress")
+        + f"; out-of-fold cosines: {meta['cross_fit']}.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
@@ -240,7 +251,7 @@ def ablation_report(
     importance = importance_table(matrix, y, params)
     n_pairs = len({tuple(sorted(p)) for p in pairs.itertuples(index=False)})
     meta = {"data": info["data_name"], "n_rows": len(y), "n_pairs": n_pairs, "folds": folds,
-            "seconds": matrix.seconds, "embedding": embedding}
+            "seconds": matrix.seconds, "embedding": embedding, "cross_fit": matrix.cross_fit}
     markdown_text = _markdown(table, importance, meta)
     with atomic_directory(output, is_report_folder, REPORT, overwrite) as tmp:
         _plots(table, importance, tmp)

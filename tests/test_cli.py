@@ -269,6 +269,11 @@ def test_ablation_report_on_a_small_synthetic_set(tmp_path: Path) -> None:
     for group in ("bow", "fuzzy", "negation", "embedding"):
         assert f"without {group}" in text and f"{group} alone" in text
     assert set(report["importance"]["group"]) == {"bow", "fuzzy", "negation", "embedding"}
+    assert "Embedding settings ablated: base_model=all-MiniLM-L6-v2" in text
+    assert "out-of-fold cosines: fine-tuned in this run" in text
+    again = ablation_report(frame, out, folds=3, epochs=1, show_progress=False, overwrite=True,
+                            params={"min_child_samples": 3, "n_estimators": 20})
+    assert "out-of-fold cosines: reused from the cache" in again["markdown"]
 
 
 def test_cluster_groups_items_across_questionnaires(tmp_path: Path) -> None:

@@ -263,7 +263,8 @@ class EmbeddingCosine(PairFeatures):
         if len(members) == 1 and not partners:
             return members[0]
         oof = np.mean([np.mean([m.oof for m in members], axis=0), *(p.oof for p in partners)], axis=0)
-        return CrossFit(oof=oof, folds=folds, seen_pairs=members[0].seen_pairs)
+        return CrossFit(oof=oof, folds=folds, seen_pairs=members[0].seen_pairs,
+                        cached=all(c.cached for c in (*members, *partners)))
 
     def _cross_fit_seeds(self, left: list[str], right: list[str], target: np.ndarray,
                          folds: list[tuple[np.ndarray, np.ndarray]], seeds: list[int]) -> CrossFit:

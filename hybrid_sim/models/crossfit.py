@@ -52,11 +52,13 @@ def grouped_folds(
 
 @dataclass
 class CrossFit:
-    """Out-of-fold predictions and, per fold, the pairs its model was trained on."""
+    """Out-of-fold predictions and, per fold, the pairs its model was trained on;
+    ``cached``: read from the disk cache instead of fine-tuned in this run."""
 
     oof: np.ndarray
     folds: list[tuple[np.ndarray, np.ndarray]]
     seen_pairs: list[frozenset[str]] = field(default_factory=list)
+    cached: bool = False
 
     def check_disjoint(self, left: Sequence[str], right: Sequence[str]) -> None:
         """Raise if any row's prediction came from a model that saw that pair."""
@@ -122,7 +124,7 @@ def cached_out_of_fold(
         oof = np.load(path, allow_pickle=False)
         if oof.shape == (len(left),) and np.all(np.isfinite(oof)):
             seen = [frozenset(pair_key(left[i], right[i]) for i in train) for train, _ in folds]
-            result = CrossFit(oof=oof, folds=folds, seen_pairs=seen)
+            result = CrossFit(oof=oof, folds=folds, seen_pairs=seen, cached=True)
             result.check_disjoint(left, right)
             log.info("cross-fitting: reusing the cached result %s (same data and settings)", path.name)
             return result
