@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.io import (
-    TableError,
     TableWriter,
     atomic_path,
     check_input_file,
@@ -137,13 +135,6 @@ class _Progress:
         self.bar.close()
 
 
-@contextlib.contextmanager
-def _writing(output: Path) -> Iterator[None]:
-    """An operating-system failure while writing (a full disk, say) as one line naming the file."""
-    try:
-        yield
-    except OSError as exc:
-        raise TableError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def score_file(
@@ -187,7 +178,7 @@ def score_file(
         raise ValueError(f"column(s) {missing} not found in {source}; it has {present}")
     start = time.perf_counter()
     rows = skipped = 0
-    with atomic_path(output) as tmp, _writing(output), TableWriter(tmp, out_format) as writer:
+    with atomic_path(output) as tmp, TableWriter(tmp, out_format, name=output) as writer:
         scorer = _resolve(model)
         progress = _Progress(source, sep, quiet)
         try:

@@ -376,8 +376,9 @@ class TableWriter:
     [{'a': 'x', 'b': 1.5}, {'a': 'y', 'b': None}]
     """
 
-    def __init__(self, tmp: Path, fmt: str) -> None:
+    def __init__(self, tmp: Path, fmt: str, name: str | Path | None = None) -> None:
         self.tmp, self.fmt = Path(tmp), fmt
+        self.name = str(name or tmp)  # the file the user asked for, named in errors
         self.rows = 0
         self._columns: list[str] | None = None
         self._parquet: Any = None
@@ -399,8 +400,17 @@ class TableWriter:
     def write(self, frame: pd.DataFrame) -> None:
         if self._columns is None:
             self._columns = [str(c) for c in frame.columns]
-        getattr(self, f"_write_{self.fmt}")(frame)
+        with self._disk_errors():
+            getattr(self, f"_write_{self.fmt}")(frame)
         self.rows += len(frame)
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        """A failure of the disk (full, read-only, gone) as one line naming the output."""
+        try:
+            yield
+        except OSError as exc:
+            raise TableError(f"cannot write {self.name}: {exc.strerror or exc}") from None
 
     def _write_csv(self, frame: pd.DataFrame, sep: str = ",") -> None:
         frame.to_csv(self.tmp, sep=sep, index=False, header=self.rows == 0 and not self._started,
@@ -452,6 +462,10 @@ class TableWriter:
 
     def close(self) -> None:
         """Finish the file; an output with no rows still gets its header (or an empty list)."""
+        with self._disk_errors():
+            self._close()
+
+    def _close(self) -> None:
         if self._columns is None:
             self._columns = []
         if self.fmt in ("csv", "tsv") and not self._started:
@@ -474,7 +488,7 @@ class TableWriter:
 def write_table(frame: pd.DataFrame, path: str | Path, inputs: Sequence[str | Path] = ()) -> None:
     """Write a table atomically in the format its extension names (see ``OUTPUT_FORMATS``)."""
     fmt = check_output_file(path, inputs)
-    with atomic_path(path) as tmp, TableWriter(tmp, fmt) as writer:
+    with atomic_path(path) as tmp, TableWriter(tmp, fmt, name=path) as writer:
         writer.write(frame)
 
 
