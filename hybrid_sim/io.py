@@ -413,8 +413,11 @@ class TableWriter:
             raise TableError(f"cannot write {self.name}: {exc.strerror or exc}") from None
 
     def _write_csv(self, frame: pd.DataFrame, sep: str = ",") -> None:
+        # RFC 4180's CRLF line ends: Python's csv writer quotes a field only for the characters
+        # of its line terminator, so with "\n" alone a lone "\r" in a text went out unquoted
+        # and split its row when read back
         frame.to_csv(self.tmp, sep=sep, index=False, header=self.rows == 0 and not self._started,
-                     mode="a" if self._started else "w")
+                     mode="a" if self._started else "w", lineterminator="\r\n")
         self._started = True
 
     def _write_tsv(self, frame: pd.DataFrame) -> None:
