@@ -190,17 +190,23 @@ def _check_folds(pairs: pd.DataFrame, cv: int) -> None:
                          f"has {distinct}")
 
 
-def _rows_needed(params: dict[str, Any] | None) -> int:
-    """LightGBM splits a node only if both sides keep ``min_child_samples`` rows."""
+def _rows_needed(params: dict[str, Any] | None, stacker: str) -> int:
+    """LightGBM splits a node only if both sides keep ``min_child_samples`` rows; the
+    monotone map places ``n_knots`` knots at quantiles of the rows (two rows per knot)."""
+    if stacker == "monotone":
+        from hybrid_sim.models.monotone import MonotoneStacker
+
+        return 2 * int((params or {}).get("n_knots", MonotoneStacker().n_knots))
     from hybrid_sim.models.stacker import DEFAULT_PARAMS
 
     return 2 * int({**DEFAULT_PARAMS, **(params or {})}["min_child_samples"])
 
 
-def _too_little(n_rows: int, params: dict[str, Any] | None) -> ValueError:
+def _too_little(n_rows: int, params: dict[str, Any] | None, stacker: str) -> ValueError:
     return ValueError(f"the stacker learnt nothing from {n_rows} rows: every pair would get the "
-                      f"same score. With these settings it needs at least {_rows_needed(params)} "
-                      "rated rows whose ratings differ; train on more data")
+                      f"same score. With these settings it needs at least "
+                      f"{_rows_needed(params, stacker)} rated rows whose ratings differ; train on "
+                      "more data")
 
 
 def _check_learnt(scorer: HybridScorer, n_rows: int) -> None:
@@ -208,7 +214,7 @@ def _check_learnt(scorer: HybridScorer, n_rows: int) -> None:
     if scorer.stacker != "lightgbm":  # a monotone map rises strictly by construction
         return
     if all(tree["num_leaves"] <= 1 for tree in scorer.booster_.dump_model()["tree_info"]):
-        raise _too_little(n_rows, scorer.params)
+        raise _too_little(n_rows, scorer.params, scorer.stacker)
 
 
 def train(
@@ -267,8 +273,8 @@ def train(
         check_model_target(output, overwrite)
     pairs, y, info = read_labelled(data, columns, target, sep, encoding)
     _check_folds(pairs, cv)
-    if len(y) < _rows_needed(params):
-        raise _too_little(len(y), params)
+    if len(y) < _rows_needed(params, stacker):
+        raise _too_little(len(y), params, stacker)
     chosen = list(groups) if groups is not None else list(ALL_GROUPS)
     extractor_params: dict[str, Any] = {}
     if "embedding" in chosen:

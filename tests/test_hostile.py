@@ -582,3 +582,11 @@ def test_evaluate_on_the_models_own_training_data_warns_that_it_is_in_sample(
     other = rated_csv(tmp_path / "other.csv", synthetic_rated(seed=1))
     assert run(["evaluate", str(other), "--model", str(tmp_path / "m")]) == 0
     assert "in-sample" not in capsys.readouterr().err
+
+
+def test_the_monotone_stacker_trains_on_less_data_than_lightgbm_needs(tmp_path: Path) -> None:
+    small = rated_csv(tmp_path / "small.csv", synthetic_rated(40))  # LightGBM would need 80
+    assert run(["train", str(small), "-o", str(tmp_path / "m"), "--groups", "bow", "fuzzy", "--cv", "2",
+                "--quiet"]) == 0
+    assert run(["train", str(small), "-o", str(tmp_path / "m2"), "--groups", "bow", "fuzzy", "--cv", "2",
+                "--stacker", "lightgbm", "--quiet"]) == 2
