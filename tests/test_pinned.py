@@ -24,4 +24,6 @@ def test_shipped_scores_are_pinned(name: str, monkeypatch: pytest.MonkeyPatch) -
     table = pd.read_csv(PINNED, keep_default_na=False)
     assert len(table) >= 200
     got = hybrid_sim.load(name).predict(table[["text_a", "text_b"]].to_numpy(object))
-    np.testing.assert_allclose(got, table[name].to_numpy(float), rtol=0, atol=1e-6)
+    # float32 embeddings differ by ~1e-7 with the number of torch threads; the map's slope
+    # (about 80 points per unit of cosine) makes that ~2e-5 points: pin to a thousandth
+    np.testing.assert_allclose(got, table[name].to_numpy(float), rtol=0, atol=1e-3)
