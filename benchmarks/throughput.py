@@ -114,7 +114,7 @@ def run_hybrid(left: list[str], right: list[str], chunk: int, name: str, backend
 
     model = hybrid_sim.load(name)
     if not cap:
-        model.set_params(contrast_cap=None)
+        model.set_params(role_reversal_cap=None)
     model.predict([["warm up", "the model"]])  # loads torch, spaCy; not part of the timing
     stages: dict[str, float] = {}
     start = time.perf_counter()

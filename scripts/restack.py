@@ -1,6 +1,6 @@
 """Refit a shipped model's stacker on its stored out-of-fold cosines, without fine-tuning again.
 
-    python scripts/restack.py --variant default --stacker monotone --contrast-cap none
+    python scripts/restack.py --variant default --stacker monotone --role-reversal-cap none
 
 The model's fine-tuned encoders stay as they are (they were trained on every row); the
 stacker is selected and fitted exactly as ``hybrid-sim train`` would, on the out-of-fold
@@ -36,7 +36,8 @@ OOF = {
 }
 
 
-def restack(variant: str, data: Path, output: Path, stacker: str, contrast_cap: float | None) -> HybridScorer:
+def restack(variant: str, data: Path, output: Path, stacker: str,
+            role_reversal_cap: float | None) -> HybridScorer:
     """The shipped ``variant`` with its stacker refitted; saved to ``output``."""
     model = hybrid_sim.load(variant)
     pairs, y, info = read_labelled(data)
@@ -49,7 +50,7 @@ def restack(variant: str, data: Path, output: Path, stacker: str, contrast_cap: 
     union = FeatureUnion([*classical.transformer_list, ("embedding", embedding)],
                          verbose_feature_names_out=False)
     scorer = HybridScorer(features=clone(union), cv=5, seed=0, select_groups=True, stacker=stacker,
-                          contrast_cap=contrast_cap)
+                          role_reversal_cap=role_reversal_cap)
     scorer.fit_stacker(pairs, y, matrix, union)
     scorer.save(output, overwrite=True, **info, **dev_figures(scorer),
                 stacker_refit={"script": "scripts/restack.py", "out_of_fold": OOF[variant]})
@@ -76,10 +77,10 @@ def main() -> None:
     parser.add_argument("--variant", choices=sorted(OOF), default="default")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--stacker", choices=["lightgbm", "monotone"], default="monotone")
-    parser.add_argument("--contrast-cap", default="none", help="a score in 0-100, or none")
+    parser.add_argument("--role-reversal-cap", default="none", help="a score in 0-100, or none")
     parser.add_argument("--output", type=Path, help="default: the variant's folder in the package")
     args = parser.parse_args()
-    cap = None if args.contrast_cap.lower() == "none" else float(args.contrast_cap)
+    cap = None if args.role_reversal_cap.lower() == "none" else float(args.role_reversal_cap)
     output = args.output or shipped_model_path(args.variant)
     scorer = restack(args.variant, args.data, output, args.stacker, cap)
     print(json.dumps({"output": str(output), "stacker_features": scorer.stacker_features_,

@@ -208,8 +208,8 @@ def _truncate_stacker(folder: Path) -> None:
 
 MODEL_CASES = {
     "stacker truncated, its sha256 and the seal updated": (_truncate_stacker, "stacker.txt"),
-    "contrast_cap edited, seal not": (lambda f: _rewrite(
-        f, lambda m: m["scorer_params"].__setitem__("contrast_cap", 95), reseal=False),
+    "role_reversal_cap edited, seal not": (lambda f: _rewrite(
+        f, lambda m: m["scorer_params"].__setitem__("role_reversal_cap", 95), reseal=False),
         "has been edited or damaged"),
     "stacker_features edited, seal not": (lambda f: _rewrite(
         f, lambda m: m.__setitem__("stacker_features", ["negation__role_reversal"]), reseal=False),
@@ -221,8 +221,8 @@ MODEL_CASES = {
         f, lambda m: m["scorer_params"].__setitem__("speed", 2)), "unknown key(s) ['speed']"),
     "manifest has an extra group parameter": (lambda f: _rewrite(
         f, lambda m: m["groups"][0]["params"].__setitem__("speed", 2)), "does not know: ['speed']"),
-    "contrast_cap out of range": (lambda f: _rewrite(
-        f, lambda m: m["scorer_params"].__setitem__("contrast_cap", 950)), "number in 0-100"),
+    "role_reversal_cap out of range": (lambda f: _rewrite(
+        f, lambda m: m["scorer_params"].__setitem__("role_reversal_cap", 950)), "number in 0-100"),
     "manifest is a folder": (lambda f: ((f / "manifest.json").unlink(), (f / "manifest.json").mkdir()),
                              "cannot be read"),
     "files list removed": (lambda f: _rewrite(f, lambda m: m.pop("files") and None),
@@ -328,12 +328,19 @@ def test_an_old_format_model_says_how_to_upgrade_and_upgrading_keeps_its_scores(
         model: Path, tmp_path: Path) -> None:
     folder = _copy_model(model, tmp_path)
     expected = hybrid_sim.load(folder).predict(TINY_PAIRS_X)
-    _rewrite(folder, lambda m: {**{k: v for k, v in m.items() if k != "manifest_sha256"},
-                                "format": "hybrid_sim.model/1"}, reseal=False)
+    def as_format_1(m: dict) -> dict:  # no seal, and the cap under its old name
+        params = {("contrast_cap" if k == "role_reversal_cap" else k): v
+                  for k, v in m["scorer_params"].items()}
+        return {**{k: v for k, v in m.items() if k != "manifest_sha256"}, "scorer_params": params,
+                "format": "hybrid_sim.model/1"}
+
+    _rewrite(folder, as_format_1, reseal=False)
     with pytest.raises(ValueError, match="hybrid-sim upgrade"):
         hybrid_sim.load(folder)
     assert run(["upgrade", str(folder)]) == 0
-    np.testing.assert_array_equal(hybrid_sim.load(folder).predict(TINY_PAIRS_X), expected)
+    upgraded = hybrid_sim.load(folder)
+    assert upgraded.role_reversal_cap == 20.0
+    np.testing.assert_array_equal(upgraded.predict(TINY_PAIRS_X), expected)
 
 
 TINY_PAIRS_X = np.array([p[:2] for p in TINY_PAIRS], dtype=object)

@@ -63,7 +63,7 @@ def test_groups_computed_in_parallel_threads_equal_the_sequential_union(tiny_mod
     np.testing.assert_array_equal(threaded, sequential)
 
 
-def test_without_the_contrast_cap_a_group_kept_only_for_it_is_not_computed(
+def test_without_the_role_reversal_cap_a_group_kept_only_for_it_is_not_computed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from hybrid_sim.features import _nlp
 
@@ -71,7 +71,7 @@ def test_without_the_contrast_cap_a_group_kept_only_for_it_is_not_computed(
     capped = model.transform_features(PAIRS)
     assert not np.isnan(capped).any()
     uncapped_model = hybrid_sim.load("default")  # a fresh copy: load never shares
-    uncapped_model.set_params(contrast_cap=None)
+    uncapped_model.set_params(role_reversal_cap=None)
 
     def no_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("spaCy parse ran although nothing reads it")
@@ -155,14 +155,14 @@ def test_explain_adds_up_to_the_score(tiny_model) -> None:
     total = np.clip(table[group_cols].sum(axis=1) + table["bias"], 0, 100)
     free = ~table["capped"]
     np.testing.assert_allclose(total[free], table["score"][free], atol=1e-9)
-    assert (table["score"][~free] == scorer.contrast_cap).all()
-    assert (total[~free] > scorer.contrast_cap).all()
+    assert (table["score"][~free] == scorer.role_reversal_cap).all()
+    assert (total[~free] > scorer.role_reversal_cap).all()
     np.testing.assert_allclose(table["score"], scorer.predict(PAIRS), atol=1e-9)
 
 
-def test_contrast_cap_limits_flagged_pairs_only(tiny_model) -> None:
+def test_role_reversal_cap_limits_flagged_pairs_only(tiny_model) -> None:
     scorer, _ = tiny_model
-    uncapped = clone(scorer).set_params(contrast_cap=None)
+    uncapped = clone(scorer).set_params(role_reversal_cap=None)
     uncapped.features_, uncapped.stacker_ = scorer.features_, scorer.stacker_
     uncapped.feature_names_ = scorer.feature_names_
     uncapped.stacker_features_ = scorer.stacker_features_

@@ -114,7 +114,7 @@ SCORER_PARAMS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "params": (lambda v: v is None or _scalars(v), "null or a mapping of LightGBM settings"),
     "cv": (lambda v: _is_int(v) and v >= 2, "a whole number of at least 2"),
     "seed": (_is_int, "a whole number"),
-    "contrast_cap": (lambda v: v is None or (_is_number(v) and 0 <= v <= 100),
+    "role_reversal_cap": (lambda v: v is None or (_is_number(v) and 0 <= v <= 100),
                      "null or a number in 0-100"),
     "select_groups": (lambda v: isinstance(v, bool), "true or false"),
     "stacker": (lambda v: v in ("lightgbm", "monotone"), "'lightgbm' or 'monotone'"),
@@ -172,6 +172,11 @@ def upgrade_manifest(manifest: Any, where: str) -> dict[str, Any]:
     if isinstance(manifest, dict) and "stacker_features" not in manifest:
         # models saved before group selection fed every feature to the stacker
         manifest = {**manifest, "stacker_features": manifest.get("feature_names")}
+    params = manifest.get("scorer_params") if isinstance(manifest, dict) else None
+    if isinstance(params, dict) and "contrast_cap" in params:
+        # format 1 capped role reversals and antonyms; the cap now reads role reversal only
+        params = {("role_reversal_cap" if k == "contrast_cap" else k): v for k, v in params.items()}
+        manifest = {**manifest, "scorer_params": params}
     check_manifest(manifest, where, sealed=False)
     body = {k: v for k, v in manifest.items() if k != SEAL}
     body["format"] = FORMAT

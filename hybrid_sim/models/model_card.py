@@ -33,7 +33,7 @@ def model_card(manifest: dict[str, Any]) -> str:
                      "keep the signal's ranking, no plateau; identical texts score at least 90)")
     else:
         lines.append("- Stacker: LightGBM, L1 objective (a step function of its inputs)")
-    cap = params.get("contrast_cap")
+    cap = params.get("role_reversal_cap")
     lines.append(f"- Contrast cap: pairs flagged as role reversal score at most {cap:g}" if cap is not None
                  else "- Contrast cap: none")
     if embedding:

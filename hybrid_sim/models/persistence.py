@@ -120,7 +120,7 @@ def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info
             "group_selection": getattr(scorer, "selection_", []),
             "groups": groups,
             "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed,
-                              "contrast_cap": scorer.contrast_cap,
+                              "role_reversal_cap": scorer.role_reversal_cap,
                               "select_groups": scorer.select_groups, "stacker": scorer.stacker},
             "cv_metrics": getattr(scorer, "cv_metrics_", {}),
             "training": info,

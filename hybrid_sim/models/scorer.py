@@ -14,8 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 from hybrid_sim.features import make_features
 from hybrid_sim.models.crossfit import grouped_folds
 from hybrid_sim.models.stacker import (
-    CONTRAST_FLAGS,
-    apply_contrast_cap,
+    ROLE_REVERSAL_FLAGS,
+    apply_role_reversal_cap,
     cv_predict,
     cv_predict_selected,
     feature_groups,
@@ -34,7 +34,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     regressor on out-of-fold cosines; ``predict`` is exactly symmetric in the two texts.
     ``features`` is a ``FeatureUnion`` from :func:`hybrid_sim.features.make_features`
     (``None`` means every group), so ``set_params(features__fuzzy="drop")`` works.
-    ``contrast_cap`` caps the score of pairs flagged as role reversals or antonyms
+    ``role_reversal_cap`` caps the score of pairs flagged as role reversals or antonyms
     ("child bullies others" / "child is often bullied"); ``None`` turns the cap off.
 
     ``stacker="monotone"`` stacks with an L1 linear signal and a strictly increasing map
@@ -62,7 +62,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         params: dict[str, Any] | None = None,
         cv: int = 5,
         seed: int = 0,
-        contrast_cap: float | None = 20.0,
+        role_reversal_cap: float | None = 20.0,
         select_groups: bool = False,
         stacker: str = "lightgbm",
     ) -> None:
@@ -70,7 +70,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.params = params
         self.cv = cv
         self.seed = seed
-        self.contrast_cap = contrast_cap
+        self.role_reversal_cap = role_reversal_cap
         self.select_groups = select_groups
         self.stacker = stacker
 
@@ -109,7 +109,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.stacker_features_ = [names[i] for i in group_columns(names, chosen)]
         # the cap reads the negation flags even when the stacker does not use them
         needed = set(chosen) | set(feature_groups(
-            [f for f in CONTRAST_FLAGS if self.contrast_cap is not None and f in names]))
+            [f for f in ROLE_REVERSAL_FLAGS if self.role_reversal_cap is not None and f in names]))
         kept = group_columns(names, needed)
         self.features_ = FeatureUnion(
             [(g, t) for g, t in union.transformer_list if g in needed],
@@ -145,10 +145,10 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             return {}
         if self.select_groups:
             pred = cv_predict_selected(matrix, y, folds, names, frame.left, frame.right,
-                                       self.params, self.contrast_cap, self.seed, kind=self.stacker,
+                                       self.params, self.role_reversal_cap, self.seed, kind=self.stacker,
                                        identity=self._identity)[0]
         else:
-            pred = cv_predict(matrix, y, folds, names, self.params, contrast_cap=self.contrast_cap,
+            pred = cv_predict(matrix, y, folds, names, self.params, role_reversal_cap=self.role_reversal_cap,
                               kind=self.stacker, identity=self._identity)
         return {"grouped_cv_folds": self.cv, "nested_group_selection": self.select_groups,
                 **regression_metrics(y, pred)}
@@ -156,14 +156,14 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     def _groups_in_use(self) -> list[str]:
         """Groups the stacker reads, plus the negation group while the contrast cap is on."""
         used = set(feature_groups(self.stacker_features_))
-        if self.contrast_cap is not None:
-            used |= set(feature_groups([f for f in CONTRAST_FLAGS if f in self.feature_names_]))
+        if self.role_reversal_cap is not None:
+            used |= set(feature_groups([f for f in ROLE_REVERSAL_FLAGS if f in self.feature_names_]))
         return [g for g, _ in self.features_.transformer_list if g in used]
 
     def transform_features(self, X: Any) -> np.ndarray:
         """The feature matrix the stacker sees, one row per pair.
 
-        Columns of a group that nothing reads are NaN: with ``contrast_cap=None`` a model
+        Columns of a group that nothing reads are NaN: with ``role_reversal_cap=None`` a model
         that keeps the negation group only for the cap skips spaCy's parse altogether.
         """
         check_is_fitted(self, "stacker_")
@@ -186,7 +186,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         """Scores from a matrix that ``transform_features`` returned (stacker, clip, cap)."""
         check_is_fitted(self, "stacker_")
         raw = np.clip(self.stacker_.predict(self._stacker_input(matrix)), 0.0, 100.0)
-        return apply_contrast_cap(raw, matrix, self.feature_names_, self.contrast_cap)[0]
+        return apply_role_reversal_cap(raw, matrix, self.feature_names_, self.role_reversal_cap)[0]
 
     def explain(self, X: Any) -> pd.DataFrame:
         """Per-feature and per-group contributions (LightGBM ``pred_contrib``).
@@ -206,8 +206,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             out[f"group:{group}"] = out[members].sum(axis=1)
         out["bias"] = contrib[:, -1]
         uncapped = self.stacker_.predict(stacked) if self.stacker == "monotone" else contrib.sum(axis=1)
-        score, capped = apply_contrast_cap(np.clip(uncapped, 0.0, 100.0), matrix, self.feature_names_,
-                                           self.contrast_cap)
+        score, capped = apply_role_reversal_cap(np.clip(uncapped, 0.0, 100.0), matrix, self.feature_names_,
+                                           self.role_reversal_cap)
         out["capped"] = capped
         out["score"] = score
         return out

@@ -90,17 +90,17 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 # construct (on the new-questionnaire dev set 10.9% of antonym-flagged pairs are one
 # construct against 4.7% of all pairs; capping them cost 0.008 ROC AUC, capping role
 # reversal 0.0007; benchmarks/generalization.py).
-CONTRAST_FLAGS = ("negation__role_reversal",)
+ROLE_REVERSAL_FLAGS = ("negation__role_reversal",)
 
 
-def apply_contrast_cap(
+def apply_role_reversal_cap(
     pred: np.ndarray, features: np.ndarray, feature_names: Sequence[str], cap: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cap predictions at ``cap`` where a contrast flag fires; return (pred, capped mask)."""
     capped = np.zeros(len(pred), dtype=bool)
     if cap is None:
         return pred, capped
-    for flag in CONTRAST_FLAGS:
+    for flag in ROLE_REVERSAL_FLAGS:
         if flag in feature_names:
             capped |= features[:, list(feature_names).index(flag)] > 0
     return np.where(capped, np.minimum(pred, cap), pred), capped & (pred > cap)
@@ -112,7 +112,7 @@ def cv_predict(
     folds: list[tuple[np.ndarray, np.ndarray]],
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
-    contrast_cap: float | None = None,
+    role_reversal_cap: float | None = None,
     seed: int = 0,
     kind: str = "lightgbm",
     identity: np.ndarray | None = None,
@@ -123,7 +123,7 @@ def cv_predict(
         model = make_stacker(kind, params, feature_names, seed, identity)
         model.fit(features[train], y[train])
         pred[test] = np.clip(model.predict(features[test]), 0, 100)
-    return apply_contrast_cap(pred, features, feature_names, contrast_cap)[0]
+    return apply_role_reversal_cap(pred, features, feature_names, role_reversal_cap)[0]
 
 
 def feature_groups(feature_names: Sequence[str]) -> list[str]:
@@ -193,7 +193,7 @@ def cv_predict_selected(
     left: Sequence[str],
     right: Sequence[str],
     params: dict[str, Any] | None = None,
-    contrast_cap: float | None = None,
+    role_reversal_cap: float | None = None,
     seed: int = 0,
     kind: str = "lightgbm",
     identity: np.ndarray | None = None,
@@ -222,7 +222,7 @@ def cv_predict_selected(
         pred[test] = cv_predict(features[:, cols], y, [(train, test)], [names[i] for i in cols],
                                 params, seed=seed, kind=kind,
                                 identity=None if identity is None else identity[:, cols])[test]
-    return apply_contrast_cap(pred, features, names, contrast_cap)[0], chosen
+    return apply_role_reversal_cap(pred, features, names, role_reversal_cap)[0], chosen
 
 
 def median_baseline(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
