@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.features._nlp import Analysis, analyse
-from hybrid_sim.features.negation import antonyms_between, role_reversal
+from hybrid_sim.features.negation import antonyms_between
 from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import Pairs
 
@@ -95,7 +95,7 @@ def polarity_of(a: Analysis, b: Analysis) -> tuple[str, str]:
     >>> polarity_of(p["I feel sad"], p["I do not feel sad"])
     ('reversed', 'negation: not')
     """
-    swapped = _role_swaps(a, b) if role_reversal(a, b) else []
+    swapped = _role_swaps(a, b)  # a swap here is always one the role_reversal flag sees too
     if swapped:
         return "same", f"role reversal: {' / '.join(swapped)}"
     sign_a, flips_a, valence_a = _direction(a)
