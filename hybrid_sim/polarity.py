@@ -8,9 +8,10 @@ reason a person can check ("negation: not", "antonyms: calm / anxious", "role re
 bully").
 
 The direction of an item is read from its parse (a documented rule, not learned: the
-DOXA ratings hold too few such pairs to learn it from) as a parity: every negative-valence
-word (sad, trouble, worry...), every negation cue (not, never, no one, hardly, unable, lack
-of...) and every reversing verb (stop, lose, control...) flips it. Two items are reversed
+DOXA ratings hold too few such pairs to learn it from): an item leans negative when it
+holds at least as many negative-valence words (sad, trouble, worry...) as positive ones,
+and every negation cue (not, never, no one, hardly, lack of...) flips that, as does a
+reversing word (stop, lose, little...), once however many. Two items are reversed
 when their directions differ and something ties them: both carry a valence word, they
 share a content word, or an antonym pair spans them. Role reversal ("Child bullies others"
 / "Child is often bullied": the same predicate with agent and patient swapped) is a
@@ -59,7 +60,7 @@ loved useful worthwhile kind success successful close liked popular
 REVERSERS = frozenset(_words("""
 stop lose lost quit control overcome avoid reduce relieve free little few
 """))
-NEGATION_CUES_IN_LEXICON = frozenset({"unable", "hopeless"})  # counted once, as valence
+NEGATION_CUES_IN_LEXICON = frozenset({"unable"})  # a negation cue that is also a valence word: counted once
 
 
 def _direction(item: Analysis) -> tuple[int, list[str], bool]:

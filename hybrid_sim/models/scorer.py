@@ -34,8 +34,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     regressor on out-of-fold cosines; ``predict`` is exactly symmetric in the two texts.
     ``features`` is a ``FeatureUnion`` from :func:`hybrid_sim.features.make_features`
     (``None`` means every group), so ``set_params(features__fuzzy="drop")`` works.
-    ``role_reversal_cap`` caps the score of pairs flagged as role reversals or antonyms
-    ("child bullies others" / "child is often bullied"); ``None`` turns the cap off.
+    ``role_reversal_cap`` caps the score of pairs flagged as role reversals ("child bullies
+    others" / "child is often bullied"); ``None`` turns the cap off.
 
     ``stacker="monotone"`` stacks with an L1 linear signal and a strictly increasing map
     (:mod:`hybrid_sim.models.monotone`): scores keep the signal's ranking, with no
