@@ -460,8 +460,10 @@ class TableWriter:
             self._json = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
             self._json.write("[")
         if len(frame):
-            body = frame.to_json(orient="records", force_ascii=False, double_precision=15)
-            self._json.write(("," if self.rows else "") + "\n" + body[1:-1].replace("},{", "},\n{"))
+            # one record per line, each written by pandas: a text holding "},{" stays as it is
+            lines = frame.to_json(orient="records", lines=True, force_ascii=False,
+                                  double_precision=15).strip().split("\n")
+            self._json.write(("," if self.rows else "") + "\n" + ",\n".join(lines))
 
     def close(self) -> None:
         """Finish the file; an output with no rows still gets its header (or an empty list)."""

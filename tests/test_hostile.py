@@ -597,3 +597,13 @@ def test_the_monotone_stacker_trains_on_less_data_than_lightgbm_needs(tmp_path: 
                 "--quiet"]) == 0
     assert run(["train", str(small), "-o", str(tmp_path / "m2"), "--groups", "bow", "fuzzy", "--cv", "2",
                 "--stacker", "lightgbm", "--quiet"]) == 2
+
+
+def test_json_output_keeps_texts_that_look_like_json(model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    texts = ['I feel sad},{"x": 1', "Felt [low]\nand ,\"tired\""]
+    pd.DataFrame({"sentence_1": texts, "sentence_2": ["I feel low", "Felt down"]}).to_csv(src, index=False)
+    assert run(["score", str(src), "-o", str(tmp_path / "o.json"), "--model", str(model), "--quiet",
+                "--chunk-rows", "1"]) == 0
+    got = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    assert [r["sentence_1"] for r in got] == texts
