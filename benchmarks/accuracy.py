@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.ablation import cross_fitted_features
 from hybrid_sim.api import read_labelled
-from hybrid_sim.models.stacker import (
+from hybrid_sim.apps.ablation import cross_fitted_features
+from hybrid_sim.stacker.stacking import (
     DEFAULT_PARAMS,
     cv_predict,
     cv_predict_selected,

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from embedding_cv import oof_name  # benchmarks/ is on sys.path when a script runs
 
-from hybrid_sim.models.crossfit import grouped_folds, out_of_fold
-from hybrid_sim.models.encoder import resolve_base, warmup_linear_schedule
-from hybrid_sim.models.stacker import cv_predict, regression_metrics
+from hybrid_sim.encoders.bases import resolve_base
+from hybrid_sim.encoders.training import warmup_linear_schedule
+from hybrid_sim.model_selection import grouped_folds, out_of_fold
+from hybrid_sim.stacker.stacking import cv_predict, regression_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "doxa_train.csv"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.cli import ensemble_entry
+from hybrid_sim.apps.cli import ensemble_entry
 from hybrid_sim.features.embedding import EmbeddingCosine
-from hybrid_sim.models.crossfit import grouped_folds
-from hybrid_sim.models.stacker import cv_predict, median_baseline, regression_metrics
+from hybrid_sim.model_selection import grouped_folds
+from hybrid_sim.stacker.stacking import cv_predict, median_baseline, regression_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "doxa_train.csv"
 

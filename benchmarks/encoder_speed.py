@@ -49,7 +49,7 @@ def main() -> None:
     from throughput import make_items
 
     import hybrid_sim
-    from hybrid_sim.models.stacker import regression_metrics
+    from hybrid_sim.stacker.stacking import regression_metrics
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=3000)

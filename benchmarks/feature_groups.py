@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hybrid_sim.ablation import ablation_table, cross_fitted_features
 from hybrid_sim.api import read_labelled
+from hybrid_sim.apps.ablation import ablation_table, cross_fitted_features
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -39,8 +39,8 @@ from generalization_cv import OUT as EMBEDDINGS
 from generalization_cv import SHARED, regime_train_masks
 
 import hybrid_sim
-from hybrid_sim.models.encoder import Encoder
-from hybrid_sim.models.monotone import MonotoneStacker
+from hybrid_sim.encoders.encoder import Encoder
+from hybrid_sim.stacker.monotone import MonotoneStacker
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_SPLITS = 5

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.cli import ensemble_entry
+from hybrid_sim.apps.cli import ensemble_entry
 from hybrid_sim.features.embedding import EmbeddingCosine
-from hybrid_sim.models.crossfit import grouped_folds
+from hybrid_sim.model_selection import grouped_folds
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "results" / "generalization"

@@ -2,7 +2,7 @@
 
     python benchmarks/polarity.py
 
-The rule is ``hybrid_sim.polarity.polarity_of``. The classifier (logistic regression) reads
+The rule is ``hybrid_sim.apps.polarity.polarity_of``. The classifier (logistic regression) reads
 the same parse (each item's direction, negation cues, valence words, antonym and role-swap
 flags) plus the zero-shot MiniLM cosine of the pair and of the pair with negation words
 removed. It is trained on the golden set's development pairs and, like the rule, scored on
@@ -23,10 +23,10 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results
 
+from hybrid_sim.apps.polarity import _direction, _role_swaps, polarity_of
+from hybrid_sim.encoders.encoder import Encoder
 from hybrid_sim.features._nlp import analyse
 from hybrid_sim.features.negation import antonyms_between
-from hybrid_sim.models.encoder import Encoder
-from hybrid_sim.polarity import _direction, _role_swaps, polarity_of
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "polarity_golden.csv"
 OUT = Path(__file__).resolve().parent / "results" / "polarity"

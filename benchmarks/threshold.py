@@ -5,7 +5,7 @@
 On the new-questionnaire dev set (``mcelroy2020_child_dev.csv``: 29,890 pairs of 245 child
 items, 4.7% in one construct), the score at which the label "same construct" has the best
 F1, with its precision and recall, and the precision and recall at a few round scores.
-``hybrid_sim.clustering.SAME_CONSTRUCT_THRESHOLD`` is the default model's value, rounded.
+``hybrid_sim.apps.clustering.SAME_CONSTRUCT_THRESHOLD`` is the default model's value, rounded.
 """
 
 from __future__ import annotations

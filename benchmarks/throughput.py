@@ -84,7 +84,7 @@ def peak_mb() -> float:
 def run_bare(left: list[str], right: list[str]) -> dict:
     from sentence_transformers import SentenceTransformer
 
-    from hybrid_sim.models.encoder import resolve_base
+    from hybrid_sim.encoders.bases import resolve_base
 
     model = SentenceTransformer(resolve_base("all-MiniLM-L6-v2"), device="cpu")
     start = time.perf_counter()
@@ -110,7 +110,7 @@ def run_hybrid(left: list[str], right: list[str], chunk: int, name: str, backend
         os.environ["HYBRID_SIM_ENCODE_WORKERS"] = workers
     import hybrid_sim
     from hybrid_sim.features._nlp import analyse
-    from hybrid_sim.models.stacker import group_columns
+    from hybrid_sim.stacker.stacking import group_columns
 
     model = hybrid_sim.load(name)
     if not cap:

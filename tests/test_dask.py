@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hybrid_sim.features import make_features
-from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.scorer.estimator import HybridScorer
 from tests.conftest import TINY_PAIRS
 
 dd = pytest.importorskip("dask.dataframe")
@@ -35,7 +35,7 @@ def _frame() -> pd.DataFrame:
 @pytest.mark.filterwarnings("ignore")
 def test_local_cluster_matches_single_process(model_dir: Path, tmp_path: Path) -> None:
     import hybrid_sim
-    from hybrid_sim.dask import score_directory
+    from hybrid_sim.apps.dask import score_directory
 
     frame = _frame()
     src = tmp_path / "in"
@@ -51,7 +51,7 @@ def test_local_cluster_matches_single_process(model_dir: Path, tmp_path: Path) -
 
 
 def test_map_partitions_is_lazy_and_typed(model_dir: Path) -> None:
-    from hybrid_sim.dask import score
+    from hybrid_sim.apps.dask import score
 
     ddf = dd.from_pandas(_frame(), npartitions=3)
     lazy = score(ddf, model=model_dir)
@@ -61,7 +61,7 @@ def test_map_partitions_is_lazy_and_typed(model_dir: Path) -> None:
 
 
 def test_missing_column_is_named(model_dir: Path) -> None:
-    from hybrid_sim.dask import score
+    from hybrid_sim.apps.dask import score
 
     ddf = dd.from_pandas(_frame().rename(columns={"sentence_2": "b"}), npartitions=1)
     with pytest.raises(ValueError, match=r"\['sentence_2'\] not found"):

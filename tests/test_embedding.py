@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hybrid_sim.encoders.bases import resolve_base
+from hybrid_sim.encoders.encoder import Encoder
 from hybrid_sim.features.embedding import EmbeddingCosine
-from hybrid_sim.models.crossfit import grouped_folds, out_of_fold
-from hybrid_sim.models.encoder import Encoder, resolve_base
+from hybrid_sim.model_selection import grouped_folds, out_of_fold
 from hybrid_sim.pairs import pair_key
 from tests.conftest import TINY_PAIRS
 
@@ -78,7 +79,7 @@ def test_tiny_fine_tune_moves_cosines_towards_labels(method: str) -> None:
 
 
 def test_the_frozen_prefix_reproduces_the_models_own_embeddings() -> None:
-    from hybrid_sim.models.frozen_prefix import FrozenPrefix
+    from hybrid_sim.encoders.frozen_prefix import FrozenPrefix
 
     encoder = Encoder()
     texts = [*dict.fromkeys([*LEFT, *RIGHT])]
@@ -95,7 +96,7 @@ def test_the_frozen_prefix_reproduces_the_models_own_embeddings() -> None:
 
 
 def test_the_frozen_prefix_refuses_a_model_it_does_not_reproduce(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hybrid_sim.models import frozen_prefix
+    from hybrid_sim.encoders import frozen_prefix
 
     real = frozen_prefix.transformer_blocks
     # as if the model did more after its blocks than the shortcut runs
@@ -121,7 +122,7 @@ def test_lora_in_the_top_blocks_trains_and_saves_only_those_blocks(tmp_path: Pat
 
 def test_top_block_lora_on_too_many_texts_falls_back_to_the_whole_model_with_a_warning(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from hybrid_sim.models.frozen_prefix import FrozenPrefix
+    from hybrid_sim.encoders.frozen_prefix import FrozenPrefix
 
     monkeypatch.setattr(FrozenPrefix, "max_bytes", 1000)
     encoder = Encoder(method="lora", lora_layers=2)
@@ -328,7 +329,7 @@ def test_a_bad_ensemble_entry_is_refused_by_position(entry: object, message: str
 def test_the_onnx_backend_matches_pytorch_is_cached_and_survives_a_damaged_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hybrid_sim.models import onnx_backend
+    from hybrid_sim.encoders import onnx as onnx_backend
 
     tuned = Encoder(method="lora", backend="torch").fine_tune(
         LEFT, RIGHT, np.asarray(RATINGS) / 100, epochs=1, learning_rate=1e-3, show_progress=False)

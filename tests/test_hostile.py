@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 import hybrid_sim
-from hybrid_sim.cli import main
+from hybrid_sim.apps.cli import main
 from hybrid_sim.features import make_features
-from hybrid_sim.models.manifest import seal
-from hybrid_sim.models.scorer import HybridScorer
+from hybrid_sim.scorer.estimator import HybridScorer
+from hybrid_sim.scorer.manifest import seal
 from tests.conftest import TINY_PAIRS, synthetic_rated
 
 SMALL = {"min_child_samples": 2, "n_estimators": 30}
@@ -439,7 +439,7 @@ def _start_score(src: Path, out: Path, model: Path) -> object:
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, "-m", "hybrid_sim.cli", "score", str(src), "-o", str(out),
+    return subprocess.Popen([sys.executable, "-m", "hybrid_sim.apps.cli", "score", str(src), "-o", str(out),
                              "--model", str(model), "--quiet", "--chunk-rows", "2000"],
                             stderr=subprocess.PIPE, text=True)
 
@@ -569,7 +569,7 @@ def test_an_unwritable_output_folder_fails_before_the_model_loads(
 
 
 def test_dask_refuses_a_non_empty_output_folder_before_any_work(tmp_path: Path) -> None:
-    from hybrid_sim.dask import score_directory
+    from hybrid_sim.apps.dask import score_directory
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")

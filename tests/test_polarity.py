@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 import hybrid_sim
-from hybrid_sim.cli import main
+from hybrid_sim.apps.cli import main
+from hybrid_sim.apps.polarity import polarity_of
 from hybrid_sim.features._nlp import analyse
-from hybrid_sim.polarity import polarity_of
 
 GOLDEN = Path(__file__).parent / "data" / "polarity_golden.csv"
 

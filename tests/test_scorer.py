@@ -15,9 +15,10 @@ from sklearn.base import clone
 
 import hybrid_sim
 from hybrid_sim.features import make_features
-from hybrid_sim.models.persistence import ModelFolderError, load_scorer
-from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import Pairs
+from hybrid_sim.scorer.estimator import HybridScorer
+from hybrid_sim.scorer.loading import load_scorer
+from hybrid_sim.scorer.saving import ModelFolderError
 from tests.conftest import TINY_PAIRS
 
 SMALL = {"params": {"min_child_samples": 2, "n_estimators": 50}}
@@ -243,7 +244,8 @@ def test_shipped_model_records_the_training_data_it_was_made_from(train_data) ->
 
 
 def test_shipped_model_files_fit_the_size_budget() -> None:
-    from hybrid_sim.api import SHIPPED_MODELS, shipped_model_path
+    from hybrid_sim.api import shipped_model_path
+    from hybrid_sim.defaults import SHIPPED_MODELS
 
     size = sum(p.stat().st_size for name in SHIPPED_MODELS
                for p in shipped_model_path(name).rglob("*") if p.is_file())
@@ -349,7 +351,7 @@ def test_the_shipped_default_keeps_its_ranking_and_scores_identical_texts_high()
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000))
 def test_the_monotone_map_rises_strictly_over_the_whole_range(seed: int) -> None:
-    from hybrid_sim.models.monotone import MonotoneStacker
+    from hybrid_sim.stacker.monotone import MonotoneStacker
 
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (120, 2))
@@ -374,7 +376,7 @@ def test_a_monotone_model_round_trips_and_a_damaged_stacker_json_names_the_file(
     (tmp_path / "m" / "stacker.json").write_text(json.dumps(state))
     import hashlib
 
-    from hybrid_sim.models.manifest import seal
+    from hybrid_sim.scorer.manifest import seal
 
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     stacker = (tmp_path / "m" / "stacker.json").read_bytes()

@@ -15,9 +15,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from hybrid_sim.defaults import DEFAULT_BASE
+from hybrid_sim.encoders.encoder import Encoder
 from hybrid_sim.features.base import PairFeatures
-from hybrid_sim.models.crossfit import CrossFit, cached_out_of_fold, grouped_folds, out_of_fold
-from hybrid_sim.models.encoder import DEFAULT_BASE, Encoder
+from hybrid_sim.model_selection import CrossFit, cached_out_of_fold, grouped_folds, out_of_fold
 from hybrid_sim.pairs import check_target, pair_key, to_pairs
 
 # measured under grouped CV (docs/embedding.md): LoRA wants a far larger step than full

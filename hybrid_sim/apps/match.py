@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.pairs import SCORE_COLUMN as SCORE
+from hybrid_sim.apps.polarity import polarity_columns
+from hybrid_sim.defaults import SCORE_COLUMN as SCORE
 from hybrid_sim.pairs import Pairs, check_texts
-from hybrid_sim.polarity import polarity_columns
+from hybrid_sim.scorer.estimator import HybridScorer
 
 
 def _check_options(top: int | None, min_score: float | None) -> None:
@@ -73,7 +73,7 @@ def match(
     the pairing of highest total similarity (``scipy.optimize.linear_sum_assignment``).
     ``ids_a`` / ``ids_b`` add ``id_a`` / ``id_b`` columns; ``polarity``,
     ``signed_similarity`` and ``contrast`` say whether a match is keyed in the opposite
-    direction (see :func:`hybrid_sim.polarity.compare`).
+    direction (see :func:`hybrid_sim.apps.polarity.compare`).
 
     >>> m = match(["I feel sad", "I sleep badly"], ["Felt down?", "Trouble sleeping?"], top=1)
     >>> list(m.columns), m["rank"].tolist()

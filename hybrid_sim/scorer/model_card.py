@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybrid_sim.models.stacker import feature_groups
+from hybrid_sim.stacker.stacking import feature_groups
 
 
 def model_card(manifest: dict[str, Any]) -> str:
@@ -106,7 +106,7 @@ ABOUT = (
     "  never seen it ranks pairs about as well as the zero-shot model it was tuned from",
     "  (ROC AUC on a new-questionnaire dev set in the project README), not better.",
     "- Role reversal (\"bullies others\" / \"is bullied\") is capped by a documented rule, not",
-    "  learned; polarity comes from a rule over the parse (see `hybrid_sim/polarity.py`).",
+    "  learned; polarity comes from a rule over the parse (see `hybrid_sim/apps/polarity.py`).",
     "",
     "## Data and citation",
     "",

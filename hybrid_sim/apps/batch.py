@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid_sim.defaults import DEFAULT_COLUMNS, SCORE_COLUMN
 from hybrid_sim.io import (
     TableWriter,
     atomic_path,
@@ -20,9 +21,9 @@ from hybrid_sim.io import (
     table_columns,
     table_format,
 )
-from hybrid_sim.models.scorer import HybridScorer
-from hybrid_sim.models.stacker import feature_groups
-from hybrid_sim.pairs import DEFAULT_COLUMNS, SCORE_COLUMN, text_problem
+from hybrid_sim.pairs import text_problem
+from hybrid_sim.scorer.estimator import HybridScorer
+from hybrid_sim.stacker.stacking import feature_groups
 
 ERROR_COLUMN = "error"
 ON_ERROR = ("fail", "skip")
@@ -86,8 +87,8 @@ def score_frame(
         scores[good] = scorer.predict(pairs)
     out[SCORE_COLUMN] = scores
     if polarity:
+        from hybrid_sim.apps.polarity import polarity_columns
         from hybrid_sim.pairs import normalise_text
-        from hybrid_sim.polarity import polarity_columns
 
         extra = {"polarity": np.full(len(frame), None, dtype=object),
                  "signed_similarity": np.full(len(frame), np.nan),

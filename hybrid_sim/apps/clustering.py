@@ -14,13 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.match import similarity_matrix
-from hybrid_sim.models.scorer import HybridScorer
-
-# The default model's score at which "same construct" has the best F1 on the new-questionnaire
-# dev set (benchmarks/threshold.py writes it, with precision and recall, to
-# benchmarks/results/threshold.md).
-SAME_CONSTRUCT_THRESHOLD = 50.0
+from hybrid_sim.apps.match import similarity_matrix
+from hybrid_sim.defaults import SAME_CONSTRUCT_THRESHOLD
+from hybrid_sim.scorer.estimator import HybridScorer
 
 
 def cluster(

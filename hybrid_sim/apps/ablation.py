@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid_sim.defaults import DEFAULT_BASE, DEFAULT_COLUMNS
 from hybrid_sim.features import CLASSICAL_GROUPS, make_features
 from hybrid_sim.io import atomic_directory, check_folder_target
-from hybrid_sim.models.crossfit import grouped_folds
-from hybrid_sim.models.encoder import DEFAULT_BASE
-from hybrid_sim.models.stacker import (
+from hybrid_sim.model_selection import grouped_folds
+from hybrid_sim.stacker.stacking import (
     cv_predict,
     feature_groups,
     group_columns,
@@ -30,7 +30,6 @@ from hybrid_sim.models.stacker import (
     median_baseline,
     regression_metrics,
 )
-from hybrid_sim.pairs import DEFAULT_COLUMNS
 
 
 @dataclass

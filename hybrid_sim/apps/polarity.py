@@ -29,8 +29,8 @@ import pandas as pd
 
 from hybrid_sim.features._nlp import Analysis, analyse
 from hybrid_sim.features.negation import antonyms_between
-from hybrid_sim.models.scorer import HybridScorer
 from hybrid_sim.pairs import Pairs
+from hybrid_sim.scorer.estimator import HybridScorer
 
 
 def _words(text: str) -> list[str]:

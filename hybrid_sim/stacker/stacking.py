@@ -51,12 +51,12 @@ def make_stacker(kind: str = "lightgbm", params: dict[str, Any] | None = None,
                  identity: np.ndarray | None = None) -> Any:
     """The stacker ``kind`` names: ``"lightgbm"`` (L1 trees: a step function of its inputs)
     or ``"monotone"`` (an L1 linear signal and a strictly increasing map, see
-    :mod:`hybrid_sim.models.monotone`; ``params`` then holds its settings and ``identity``
+    :mod:`hybrid_sim.stacker.monotone`; ``params`` then holds its settings and ``identity``
     the feature rows of identical texts)."""
     if kind == "lightgbm":
         return make_regressor(params, feature_names, seed=seed)
     if kind == "monotone":
-        from hybrid_sim.models.monotone import MonotoneStacker
+        from hybrid_sim.stacker.monotone import MonotoneStacker
 
         rows = None if identity is None else tuple(map(tuple, np.asarray(identity, dtype=float)))
         return MonotoneStacker(**(params or {}), identity=rows)
@@ -204,7 +204,7 @@ def cv_predict_selected(
 
     Returns the predictions and the groups chosen in each fold.
     """
-    from hybrid_sim.models.crossfit import grouped_folds
+    from hybrid_sim.model_selection import grouped_folds
 
     names = list(feature_names)
     pred = np.empty(len(y))

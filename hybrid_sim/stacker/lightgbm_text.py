@@ -122,7 +122,7 @@ def check_lightgbm_text(text: str, n_features: int) -> str:
     >>> check_lightgbm_text("tree\\nversion=v4\\n", 1)
     Traceback (most recent call last):
     ...
-    hybrid_sim.models.lightgbm_text.StackerTextError: the header lacks num_class, max_feature_idx, tree_sizes
+    hybrid_sim.stacker.lightgbm_text.StackerTextError: the header lacks num_class, max_feature_idx, tree_sizes
     """
     if not text.startswith("tree\n"):
         raise StackerTextError("it does not start like a LightGBM text model ('tree')")

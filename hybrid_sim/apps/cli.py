@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hybrid_sim.models.encoder import DEFAULT_BASE
-from hybrid_sim.pairs import DEFAULT_COLUMNS
+from hybrid_sim.defaults import DEFAULT_BASE, DEFAULT_COLUMNS
 
 MODEL_HELP = ("model folder, or a shipped model by name: default (the default) or "
               "accurate (needs `make mpnet`)")
@@ -282,14 +281,14 @@ def _show_progress(quiet: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import hybrid_sim
+    from hybrid_sim import api
 
     _show_progress(getattr(args, "quiet", False))
     if getattr(args, "quiet", False):
         _silence_third_party_bars()
 
     if args.command == "train":
-        scorer = hybrid_sim.train(
+        scorer = api.train(
             args.data, args.output, columns=args.columns, target=args.target,
             groups=args.groups, base_model=args.base_model, method=args.method,
             lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
@@ -310,20 +309,20 @@ def _run(args: argparse.Namespace) -> int:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InSampleWarning)
-            metrics = hybrid_sim.evaluate(args.data, args.model, columns=args.columns,
+            metrics = api.evaluate(args.data, args.model, columns=args.columns,
                                           target=args.target, sep=args.sep, encoding=args.encoding)
         for warning in caught:
             if issubclass(warning.category, InSampleWarning):
                 print(f"hybrid-sim evaluate: warning: {warning.message}", file=sys.stderr)
         _print_metrics(metrics, args.json)
     elif args.command == "score" and args.dask:
-        from hybrid_sim.dask import score_directory
+        from hybrid_sim.apps.dask import score_directory
 
         result = score_directory(args.input, args.output, args.dask, columns=args.columns,
                                  model=args.model)
         print(f"{result['partitions']} partitions -> {result['output']}", file=sys.stderr)
     elif args.command == "score":
-        from hybrid_sim.batch import score_file
+        from hybrid_sim.apps.batch import score_file
 
         result = score_file(args.input, args.output, args.model, columns=args.columns,
                             on_error=args.on_error, explain=args.explain,
@@ -333,8 +332,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"scored {result['rows']} rows ({result['skipped']} skipped) in "
                   f"{result['seconds']:.1f}s -> {result['output']}", file=sys.stderr)
     elif args.command == "match":
+        from hybrid_sim.apps.match import match, match_wide, read_items
         from hybrid_sim.io import check_output_file, write_table
-        from hybrid_sim.match import match, match_wide, read_items
 
         if args.wide and (args.top or args.min_score is not None or args.one_to_one):
             raise ValueError("--wide writes every score: --top, --min-score and --one-to-one do not apply")
@@ -350,9 +349,10 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"{len(table)} matches -> {args.output}", file=sys.stderr)
     elif args.command == "cluster":
-        from hybrid_sim.clustering import SAME_CONSTRUCT_THRESHOLD, cluster
+        from hybrid_sim.apps.clustering import cluster
+        from hybrid_sim.apps.match import read_items
+        from hybrid_sim.defaults import SAME_CONSTRUCT_THRESHOLD
         from hybrid_sim.io import check_output_file, write_table
-        from hybrid_sim.match import read_items
 
         check_output_file(args.output, inputs=args.inputs)
         items: list[str] = []
@@ -371,12 +371,12 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{len(items)} items in {table['cluster'].nunique()} clusters -> {args.output}",
                   file=sys.stderr)
     elif args.command == "upgrade":
-        from hybrid_sim.models.persistence import upgrade_model
+        from hybrid_sim.scorer.loading import upgrade_model
 
         changed = upgrade_model(args.model)
         print(f"{args.model}: {'upgraded' if changed else 'already current'}", file=sys.stderr)
     elif args.command == "ablate":
-        from hybrid_sim.ablation import ablation_report
+        from hybrid_sim.apps.ablation import ablation_report
 
         report = ablation_report(args.data, args.output, columns=args.columns,
                                  target=args.target, folds=args.folds, epochs=args.epochs,

@@ -1,7 +1,7 @@
 """Scoring Dask DataFrames: one model load per worker process, partitions scored in place.
 
     import dask.dataframe as dd
-    from hybrid_sim.dask import score
+    from hybrid_sim.apps.dask import score
     ddf = dd.read_parquet("pairs/")            # columns sentence_1, sentence_2, ...
     score(ddf).to_parquet("scored/")           # adds a similarity column
 
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid_sim.defaults import DEFAULT_COLUMNS, SCORE_COLUMN
 from hybrid_sim.io import atomic_directory, check_folder_target
-from hybrid_sim.pairs import DEFAULT_COLUMNS, SCORE_COLUMN
 
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
