@@ -211,6 +211,22 @@ def _check_learnt(scorer: HybridScorer, n_rows: int) -> None:
         raise _too_little(n_rows, scorer.params, scorer.stacker)
 
 
+def _training_data(data: Any, output: Any, overwrite: bool, columns: Sequence[str], target: str,
+                   sep: str | None, encoding: str, cv: int, params: dict[str, Any] | None,
+                   stacker: str) -> tuple[Pairs, np.ndarray, dict[str, Any]]:
+    """The rated pairs, after every check that can fail before training: the output target,
+    the table, the folds and the number of rows the stacker needs."""
+    from hybrid_sim.scorer.saving import check_model_target
+
+    if output is not None:
+        check_model_target(output, overwrite)
+    pairs, y, info = read_labelled(data, columns, target, sep, encoding)
+    _check_folds(pairs, cv)
+    if len(y) < _rows_needed(params, stacker):
+        raise _too_little(len(y), params, stacker)
+    return pairs, y, info
+
+
 def train(
     data: str | Path | pd.DataFrame,
     output: str | Path | None = None,
@@ -240,48 +256,32 @@ def train(
     encoding: str = "utf-8",
     overwrite: bool = False,
 ) -> HybridScorer:
-    """Train a scorer on rated pairs; save it to ``output`` when given.
+    """Train a scorer on rated pairs; save it to ``output`` (new, empty, or with ``overwrite``
+    a model folder; checked before any work, as is data too small for the stacker). Embedding
+    settings: :class:`~hybrid_sim.features.embedding.EmbeddingCosine`'s; ``stacker``:
+    "monotone" (ranking kept, identical texts >= 90) or "lightgbm"; ``params`` its settings.
 
-    The stacker keeps the feature groups that lower its grouped-CV MAE
-    (``select_groups``; see :class:`HybridScorer`). The embedding settings are those of
-    :class:`~hybrid_sim.features.embedding.EmbeddingCosine` (``teachers``: distillation);
-    ``stacker`` is ``"monotone"`` (scores keep their ranking, identical texts score at
-    least 90) or ``"lightgbm"``; ``params`` overrides its settings. ``output`` must be new, empty, or
-    (with ``overwrite``) a model folder: anything else is refused before any work. Data
-    too small for the stacker to learn anything is refused rather than saved as a model
-    that gives every pair one score.
-
-    >>> import pandas as pd
     >>> pairs = pd.DataFrame({"sentence_1": ["I feel sad", "I sleep well"] * 3,
     ...                       "sentence_2": ["I feel down", "I drink"] * 3,
     ...                       "human_similarity": [80, 5] * 3})
-    >>> small = {"min_child_samples": 1, "n_estimators": 20}
-    >>> model = train(pairs, groups=["bow", "fuzzy"], cv=2, stacker="lightgbm", params=small)
+    >>> model = train(pairs, groups=["bow", "fuzzy"], cv=2, stacker="lightgbm",
+    ...               params={"min_child_samples": 1, "n_estimators": 20})
     >>> model.predict(pairs.iloc[:, :2]).shape
     (6,)
     """
     from hybrid_sim.features import ALL_GROUPS, make_features
-    from hybrid_sim.scorer.saving import check_model_target
 
-    if output is not None:
-        check_model_target(output, overwrite)
-    pairs, y, info = read_labelled(data, columns, target, sep, encoding)
-    _check_folds(pairs, cv)
-    if len(y) < _rows_needed(params, stacker):
-        raise _too_little(len(y), params, stacker)
+    pairs, y, info = _training_data(data, output, overwrite, columns, target, sep, encoding, cv,
+                                    params, stacker)
+    embedding = dict(base_model=base_model, method=method, lora_layers=lora_layers, epochs=epochs,
+                     learning_rate=learning_rate, extra_bases=tuple(extra_bases),
+                     base_cosine=base_cosine, n_seeds=n_seeds, soup=soup, ensemble=tuple(ensemble),
+                     teachers=tuple(teachers), distill_pairs=distill_pairs, cv=cv, seed=seed,
+                     show_progress=show_progress)
     chosen = list(groups) if groups is not None else list(ALL_GROUPS)
-    extractor_params: dict[str, Any] = {}
-    if "embedding" in chosen:
-        extractor_params["embedding"] = {
-            "base_model": base_model, "method": method, "lora_layers": lora_layers, "epochs": epochs,
-            "learning_rate": learning_rate, "extra_bases": tuple(extra_bases),
-            "base_cosine": base_cosine, "n_seeds": n_seeds, "soup": soup, "ensemble": tuple(ensemble),
-            "teachers": tuple(teachers), "distill_pairs": distill_pairs,
-            "cv": cv, "seed": seed,
-            "show_progress": show_progress,
-        }
-    scorer = HybridScorer(features=make_features(chosen, **extractor_params), cv=cv, seed=seed,
-                          select_groups=select_groups, params=params, stacker=stacker)
+    features = make_features(chosen, **({"embedding": embedding} if "embedding" in chosen else {}))
+    scorer = HybridScorer(features=features, cv=cv, seed=seed, select_groups=select_groups,
+                          params=params, stacker=stacker)
     scorer.fit(pairs, y)
     _check_learnt(scorer, len(y))
     if output is not None:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from hybrid_sim.io import atomic_path, data_home
+from hybrid_sim.io import data_home
+from hybrid_sim.outputs import atomic_path
 from hybrid_sim.pairs import pair_key
 
 # progress of the slow step ("fold 2 of 5", "reusing a cached cross-fit"); the CLI shows it

@@ -387,12 +387,12 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(model: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     import errno
 
-    from hybrid_sim import io
+    from hybrid_sim import outputs
 
     def full(self, frame):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(io.TableWriter, "_write_csv", full)  # the disk fills while writing
+    monkeypatch.setattr(outputs.TableWriter, "_write_csv", full)  # the disk fills while writing
     assert run(["score", str(pairs_csv(tmp_path / "in.csv")), "-o", str(tmp_path / "o.csv"),
                 "--model", str(model), "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -20,8 +20,8 @@ import pandas as pd
 
 from hybrid_sim.defaults import DEFAULT_BASE, DEFAULT_COLUMNS
 from hybrid_sim.features import CLASSICAL_GROUPS, make_features
-from hybrid_sim.io import atomic_directory, check_folder_target
 from hybrid_sim.model_selection import grouped_folds
+from hybrid_sim.outputs import atomic_directory, check_folder_target
 from hybrid_sim.stacker.stacking import (
     cv_predict,
     feature_groups,

@@ -12,15 +12,8 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.defaults import DEFAULT_COLUMNS, SCORE_COLUMN
-from hybrid_sim.io import (
-    TableWriter,
-    atomic_path,
-    check_input_file,
-    check_output_file,
-    iter_table,
-    table_columns,
-    table_format,
-)
+from hybrid_sim.io import check_input_file, iter_table, table_columns, table_format
+from hybrid_sim.outputs import TableWriter, atomic_path, check_output_file
 from hybrid_sim.pairs import text_problem
 from hybrid_sim.scorer.estimator import HybridScorer
 from hybrid_sim.stacker.stacking import feature_groups
@@ -69,42 +62,55 @@ def score_frame(
     good = errors.to_numpy() == ""
     pairs = frame.loc[good, list(columns)].to_numpy(dtype=object)
     scores = np.full(len(frame), np.nan)
+    contrib: dict[str, np.ndarray] = {}
     if explain:
-        # the groups the stacker uses: explain() has no contribution for a group kept
-        # only for the contrast cap's flags
-        groups = feature_groups(scorer.stacker_features_)
-        contrib = {f"contribution_{g}": np.full(len(frame), np.nan) for g in groups}
-        contrib["bias"] = np.full(len(frame), np.nan)
-        contrib["capped"] = np.full(len(frame), None, dtype=object)
-        if good.any():
-            table = scorer.explain(pairs)
-            scores[good] = table["score"].to_numpy()
-            for g in groups:
-                contrib[f"contribution_{g}"][good] = table[f"group:{g}"].to_numpy()
-            contrib["bias"][good] = table["bias"].to_numpy()
-            contrib["capped"][good] = table["capped"].to_numpy()
+        contrib = _contributions(scorer, pairs, good, scores)
     elif good.any():
         scores[good] = scorer.predict(pairs)
     out[SCORE_COLUMN] = scores
     if polarity:
-        from hybrid_sim.apps.polarity import polarity_columns
-        from hybrid_sim.pairs import normalise_text
-
-        extra = {"polarity": np.full(len(frame), None, dtype=object),
-                 "signed_similarity": np.full(len(frame), np.nan),
-                 "contrast": np.full(len(frame), None, dtype=object)}
-        if good.any():
-            texts = [[normalise_text(t) for t in column] for column in pairs.T]
-            for key, values in polarity_columns(texts[0], texts[1], scores[good]).items():
-                extra[key][good] = values
-        for key, values in extra.items():
+        for key, values in _polarity(pairs, good, scores).items():
             out[key] = values
-    if explain:
-        for name, values in contrib.items():
-            out[name] = values
+    for name, values in contrib.items():
+        out[name] = values
     if on_error == "skip":
         out[ERROR_COLUMN] = errors.to_numpy()
     return out
+
+
+def _contributions(scorer: HybridScorer, pairs: np.ndarray, good: np.ndarray,
+                   scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Fill ``scores`` for the good rows and return the explain columns, empty elsewhere."""
+    # the groups the stacker uses: explain() has no contribution for a group kept only
+    # for the role-reversal cap's flags
+    groups = feature_groups(scorer.stacker_features_)
+    n = len(good)
+    contrib = {f"contribution_{g}": np.full(n, np.nan) for g in groups}
+    contrib["bias"] = np.full(n, np.nan)
+    contrib["capped"] = np.full(n, None, dtype=object)
+    if good.any():
+        table = scorer.explain(pairs)
+        scores[good] = table["score"].to_numpy()
+        for g in groups:
+            contrib[f"contribution_{g}"][good] = table[f"group:{g}"].to_numpy()
+        contrib["bias"][good] = table["bias"].to_numpy()
+        contrib["capped"][good] = table["capped"].to_numpy()
+    return contrib
+
+
+def _polarity(pairs: np.ndarray, good: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """The polarity columns of the good rows, empty elsewhere."""
+    from hybrid_sim.apps.polarity import polarity_columns
+    from hybrid_sim.pairs import normalise_text
+
+    n = len(good)
+    extra = {"polarity": np.full(n, None, dtype=object), "signed_similarity": np.full(n, np.nan),
+             "contrast": np.full(n, None, dtype=object)}
+    if good.any():
+        texts = [[normalise_text(t) for t in column] for column in pairs.T]
+        for key, values in polarity_columns(texts[0], texts[1], scores[good]).items():
+            extra[key][good] = values
+    return extra
 
 
 class _Progress:

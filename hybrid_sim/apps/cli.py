@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -12,52 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hybrid_sim.apps.arguments import FOLDS, POSITIVE, SCORE, ensemble_entry
 from hybrid_sim.defaults import DEFAULT_BASE, DEFAULT_COLUMNS
+from hybrid_sim.encoders.encoder import METHODS
+from hybrid_sim.stacker.stacking import STACKERS
 
 MODEL_HELP = ("model folder, or a shipped model by name: default (the default) or "
               "accurate (needs `make mpnet`)")
-
-
-def ensemble_entry(spec: str) -> dict[str, Any]:
-    """``all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3`` -> a dict of settings.
-
-    >>> ensemble_entry("all-mpnet-base-v2,lora_layers=2,learning_rate=1e-3")
-    {'base_model': 'all-mpnet-base-v2', 'lora_layers': 2, 'learning_rate': 0.001}
-    """
-    base, *pairs = spec.split(",")
-    entry: dict[str, Any] = {"base_model": base}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"{pair!r} in {spec!r} is not KEY=VALUE")
-        for cast in (int, float):
-            try:
-                entry[key] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            entry[key] = value
-    return entry
-
-
-def _number(cast: Callable[[str], Any], low: float, what: str) -> Callable[[str], Any]:
-    """An argparse type: ``cast`` the text and refuse NaN, infinities and values below ``low``."""
-    def parse(text: str) -> Any:
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not math.isfinite(value) or value < low:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-    return parse
-
-
-POSITIVE = _number(int, 1, "a whole number of at least 1")
-FOLDS = _number(int, 2, "a whole number of folds, at least 2")
-SCORE = _number(float, 0, "a score between 0 and 100")
-COUNT = _number(int, 0, "a whole number of at least 0")
 
 
 def _add_io_options(p: argparse.ArgumentParser, target: bool = False) -> None:
@@ -70,27 +30,14 @@ def _add_io_options(p: argparse.ArgumentParser, target: bool = False) -> None:
         p.add_argument("--target", default="human_similarity", help="the rating column")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hybrid-sim",
-        description="Similarity of questionnaire items on the 0-100 scale of human raters.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train a model on rated pairs")
+def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="CSV / TSV / Parquet of rated pairs")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="model folder to write: new or empty (or a model, with --overwrite)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace OUTPUT if it holds a hybrid_sim model (never anything else)")
     _add_io_options(p, target=True)
-    p.add_argument("--epochs", type=POSITIVE, default=4)
-    p.add_argument("--base-model", default=DEFAULT_BASE, help="name or folder")
-    p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
-    p.add_argument("--lora-layers", type=int, metavar="N",
-                   help="LoRA in the top N blocks only: trains several times faster on data that "
-                        "repeat sentences (the frozen blocks run once per distinct sentence)")
-    p.add_argument("--learning-rate", type=float)
+    _add_tuning_options(p)
     p.add_argument("--extra-base", action="append", default=[],
                    help="another base model whose zero-shot cosine becomes a feature")
     p.add_argument("--no-base-cosine", action="store_true",
@@ -113,22 +60,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-pairs", type=POSITIVE, default=10_000,
                    help="at most this many teacher-labelled pairs (default: 10000)")
     p.add_argument("--groups", nargs="+", help="feature groups (default: all)")
-    p.add_argument("--stacker", choices=["monotone", "lightgbm"], default="monotone",
+    p.add_argument("--stacker", choices=STACKERS, default="monotone",
                    help="monotone (default): scores keep their ranking, identical texts >= 90; "
                         "lightgbm: L1 trees (a step function)")
     p.add_argument("--all-groups", action="store_true",
                    help="stack every group, not only those that lower grouped-CV MAE")
     p.add_argument("--cv", type=FOLDS, default=5, help="folds for cross-fitting (at least 2)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("evaluate", help="MAE, RMSE, Pearson, Spearman of a model on rated pairs")
+
+def _add_tuning_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=POSITIVE, default=4)
+    p.add_argument("--base-model", default=DEFAULT_BASE, help="name or folder")
+    p.add_argument("--method", default="lora", choices=METHODS)
+    if p.prog.endswith("train"):
+        p.add_argument("--lora-layers", type=int, metavar="N",
+                       help="LoRA in the top N blocks only: trains several times faster on data "
+                            "that repeat sentences (the frozen blocks run once per distinct sentence)")
+        p.add_argument("--learning-rate", type=float)
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path)
     p.add_argument("--model", type=Path, help=MODEL_HELP)
     _add_io_options(p, target=True)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("score", help="add a similarity column to a file of pairs")
+
+def _add_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--model", type=Path, help=MODEL_HELP)
@@ -142,17 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS",
                    help="score a Parquet/CSV file or folder on a Dask cluster ('local' for 2 "
                         "local workers); OUT is then a folder")
-    p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("match", help="score every item of questionnaire A against B")
-    p.add_argument("a", type=Path, help="items of A: a text file (one per line) or a table")
-    p.add_argument("b", type=Path)
+
+def _add_items_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output table: .csv, .tsv, .parquet, .xlsx or .json")
     p.add_argument("--text-column", "--column", dest="column",
-                   help="the items' column when A and B are tables")
+                   help="the items' column when the inputs are tables")
     p.add_argument("--id-column", help="a column of item ids, carried to the output")
     p.add_argument("--model", type=Path, help=MODEL_HELP)
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
+
+
+def _add_match(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", type=Path, help="items of A: a text file (one per line) or a table")
+    p.add_argument("b", type=Path)
+    _add_items_options(p)
     p.add_argument("--top", type=POSITIVE, help="keep the K best matches per item of A")
     p.add_argument("--min-score", type=SCORE, help="drop matches below this score (0-100)")
     p.add_argument("--one-to-one", action="store_true",
@@ -160,26 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "pairing of highest total similarity)")
     p.add_argument("--wide", action="store_true",
                    help="write a matrix: one row per item of A, one column per item of B")
-    p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
-    p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("cluster", help="group the items of one or more questionnaires into constructs")
+
+def _add_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", type=Path, nargs="+", help="text files (one item per line) or tables")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output table: .csv, .tsv, .parquet, .xlsx or .json")
-    p.add_argument("--text-column", "--column", dest="column", help="the items' column of tables")
-    p.add_argument("--id-column", help="a column of item ids, carried to the output")
+    _add_items_options(p)
     p.add_argument("--threshold", type=SCORE, default=None,
                    help="merge groups whose mean similarity is at least this (default: the "
                         "default model's same-construct threshold)")
-    p.add_argument("--model", type=Path, help=MODEL_HELP)
-    p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs")
-    p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("upgrade", help="seal a model folder of an older format (scores unchanged)")
+
+def _add_upgrade(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="the model folder to upgrade in place")
 
-    p = sub.add_parser("ablate", help="feature-ablation report under grouped CV")
+
+def _add_ablate(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="report folder: new or empty (or a report, with --overwrite)")
@@ -187,10 +146,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace OUTPUT if it holds an ablation report (never anything else)")
     _add_io_options(p, target=True)
     p.add_argument("--folds", type=FOLDS, default=5)
-    p.add_argument("--epochs", type=POSITIVE, default=4)
-    p.add_argument("--base-model", default=DEFAULT_BASE)
-    p.add_argument("--method", default="lora", choices=["lora", "top_layers", "full", "none"])
-    p.add_argument("--quiet", action="store_true")
+    _add_tuning_options(p)
+
+
+# command -> (help, its options); upgrade alone has no --quiet
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "train": ("train a model on rated pairs", _add_train),
+    "evaluate": ("MAE, RMSE, Pearson, Spearman of a model on rated pairs", _add_evaluate),
+    "score": ("add a similarity column to a file of pairs", _add_score),
+    "match": ("score every item of questionnaire A against B", _add_match),
+    "cluster": ("group the items of one or more questionnaires into constructs", _add_cluster),
+    "upgrade": ("seal a model folder of an older format (scores unchanged)", _add_upgrade),
+    "ablate": ("feature-ablation report under grouped CV", _add_ablate),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hybrid-sim`` parser: one sub-command per plain function of the API."""
+    parser = argparse.ArgumentParser(
+        prog="hybrid-sim",
+        description="Similarity of questionnaire items on the 0-100 scale of human raters.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_options) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        add_options(p)
+        if name not in ("upgrade", "evaluate"):
+            p.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -280,110 +262,108 @@ def _show_progress(quiet: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> None:
     from hybrid_sim import api
 
-    _show_progress(getattr(args, "quiet", False))
-    if getattr(args, "quiet", False):
-        _silence_third_party_bars()
+    scorer = api.train(
+        args.data, args.output, columns=args.columns, target=args.target,
+        groups=args.groups, base_model=args.base_model, method=args.method,
+        lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
+        extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
+        n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble,
+        teachers=args.teacher, distill_pairs=args.distill_pairs, select_groups=not args.all_groups,
+        cv=args.cv, seed=args.seed, stacker=args.stacker,
+        show_progress=not args.quiet, sep=args.sep, encoding=args.encoding,
+        overwrite=args.overwrite,
+    )
+    print(f"model written to {args.output}")
+    if scorer.cv_metrics_:
+        _print_metrics(scorer.cv_metrics_, as_json=False)
 
-    if args.command == "train":
-        scorer = api.train(
-            args.data, args.output, columns=args.columns, target=args.target,
-            groups=args.groups, base_model=args.base_model, method=args.method,
-            lora_layers=args.lora_layers, epochs=args.epochs, learning_rate=args.learning_rate,
-            extra_bases=args.extra_base, base_cosine=not args.no_base_cosine,
-            n_seeds=args.n_seeds, soup=args.soup, ensemble=args.ensemble,
-            teachers=args.teacher, distill_pairs=args.distill_pairs, select_groups=not args.all_groups,
-            cv=args.cv, seed=args.seed, stacker=args.stacker,
-            show_progress=not args.quiet, sep=args.sep, encoding=args.encoding,
-            overwrite=args.overwrite,
-        )
-        print(f"model written to {args.output}")
-        if scorer.cv_metrics_:
-            _print_metrics(scorer.cv_metrics_, as_json=False)
-    elif args.command == "evaluate":
-        import warnings
 
-        from hybrid_sim.api import InSampleWarning
+def _evaluate(args: argparse.Namespace) -> None:
+    import warnings
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InSampleWarning)
-            metrics = api.evaluate(args.data, args.model, columns=args.columns,
-                                          target=args.target, sep=args.sep, encoding=args.encoding)
-        for warning in caught:
-            if issubclass(warning.category, InSampleWarning):
-                print(f"hybrid-sim evaluate: warning: {warning.message}", file=sys.stderr)
-        _print_metrics(metrics, args.json)
-    elif args.command == "score" and args.dask:
+    from hybrid_sim.api import InSampleWarning, evaluate
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InSampleWarning)
+        metrics = evaluate(args.data, args.model, columns=args.columns, target=args.target,
+                           sep=args.sep, encoding=args.encoding)
+    for warning in caught:
+        if issubclass(warning.category, InSampleWarning):
+            print(f"hybrid-sim evaluate: warning: {warning.message}", file=sys.stderr)
+    _print_metrics(metrics, args.json)
+
+
+def _score(args: argparse.Namespace) -> None:
+    if args.dask:
         from hybrid_sim.apps.dask import score_directory
 
         result = score_directory(args.input, args.output, args.dask, columns=args.columns,
                                  model=args.model)
         print(f"{result['partitions']} partitions -> {result['output']}", file=sys.stderr)
-    elif args.command == "score":
-        from hybrid_sim.apps.batch import score_file
+        return
+    from hybrid_sim.apps.batch import score_file
 
-        result = score_file(args.input, args.output, args.model, columns=args.columns,
-                            on_error=args.on_error, explain=args.explain,
-                            chunk_rows=args.chunk_rows, sep=args.sep, encoding=args.encoding,
-                            quiet=args.quiet, polarity=args.polarity)
-        if not args.quiet:
-            print(f"scored {result['rows']} rows ({result['skipped']} skipped) in "
-                  f"{result['seconds']:.1f}s -> {result['output']}", file=sys.stderr)
-    elif args.command == "match":
-        from hybrid_sim.apps.match import match, match_wide, read_items
-        from hybrid_sim.io import check_output_file, write_table
+    result = score_file(args.input, args.output, args.model, columns=args.columns,
+                        on_error=args.on_error, explain=args.explain,
+                        chunk_rows=args.chunk_rows, sep=args.sep, encoding=args.encoding,
+                        quiet=args.quiet, polarity=args.polarity)
+    if not args.quiet:
+        print(f"scored {result['rows']} rows ({result['skipped']} skipped) in "
+              f"{result['seconds']:.1f}s -> {result['output']}", file=sys.stderr)
 
-        if args.wide and (args.top or args.min_score is not None or args.one_to_one):
-            raise ValueError("--wide writes every score: --top, --min-score and --one-to-one do not apply")
-        check_output_file(args.output, inputs=[args.a, args.b])
-        items_a, ids_a = read_items(args.a, args.column, encoding=args.encoding, id_column=args.id_column)
-        items_b, ids_b = read_items(args.b, args.column, encoding=args.encoding, id_column=args.id_column)
-        if args.wide:
-            table = match_wide(items_a, items_b, args.model, ids_a=ids_a, ids_b=ids_b)
-        else:
-            table = match(items_a, items_b, args.model, top=args.top, min_score=args.min_score,
-                          one_to_one=args.one_to_one, ids_a=ids_a, ids_b=ids_b)
-        write_table(table, args.output, inputs=[args.a, args.b])
-        if not args.quiet:
-            print(f"{len(table)} matches -> {args.output}", file=sys.stderr)
-    elif args.command == "cluster":
-        from hybrid_sim.apps.clustering import cluster
-        from hybrid_sim.apps.match import read_items
-        from hybrid_sim.defaults import SAME_CONSTRUCT_THRESHOLD
-        from hybrid_sim.io import check_output_file, write_table
 
-        check_output_file(args.output, inputs=args.inputs)
-        items: list[str] = []
-        ids: list[Any] = []
-        sources: list[str] = []
-        for path in args.inputs:
-            texts, found = read_items(path, args.column, encoding=args.encoding, id_column=args.id_column)
-            items += texts
-            ids += found if found is not None else [f"{path.name}:{k + 1}" for k in range(len(texts))]
-            sources += [path.name] * len(texts)
-        threshold = SAME_CONSTRUCT_THRESHOLD if args.threshold is None else args.threshold
-        table = cluster(items, args.model, threshold=threshold, ids=ids)
-        table.insert(0, "source", sources)
-        write_table(table, args.output, inputs=args.inputs)
-        if not args.quiet:
-            print(f"{len(items)} items in {table['cluster'].nunique()} clusters -> {args.output}",
-                  file=sys.stderr)
-    elif args.command == "upgrade":
-        from hybrid_sim.scorer.loading import upgrade_model
+def _match(args: argparse.Namespace) -> None:
+    from hybrid_sim.apps.match import match_files
 
-        changed = upgrade_model(args.model)
-        print(f"{args.model}: {'upgraded' if changed else 'already current'}", file=sys.stderr)
-    elif args.command == "ablate":
-        from hybrid_sim.apps.ablation import ablation_report
+    rows = match_files(args.a, args.b, args.output, args.model, column=args.column,
+                       id_column=args.id_column, encoding=args.encoding, top=args.top,
+                       min_score=args.min_score, one_to_one=args.one_to_one, wide=args.wide)
+    if not args.quiet:
+        print(f"{rows} matches -> {args.output}", file=sys.stderr)
 
-        report = ablation_report(args.data, args.output, columns=args.columns,
-                                 target=args.target, folds=args.folds, epochs=args.epochs,
-                                 base_model=args.base_model, method=args.method,
-                                 show_progress=not args.quiet, sep=args.sep,
-                                 encoding=args.encoding, overwrite=args.overwrite)
-        print(report["markdown"])
+
+def _cluster(args: argparse.Namespace) -> None:
+    from hybrid_sim.apps.clustering import cluster_files
+
+    table = cluster_files(args.inputs, args.output, args.model, threshold=args.threshold,
+                          column=args.column, id_column=args.id_column, encoding=args.encoding)
+    if not args.quiet:
+        print(f"{len(table)} items in {table['cluster'].nunique()} clusters -> {args.output}",
+              file=sys.stderr)
+
+
+def _upgrade(args: argparse.Namespace) -> None:
+    from hybrid_sim.scorer.loading import upgrade_model
+
+    changed = upgrade_model(args.model)
+    print(f"{args.model}: {'upgraded' if changed else 'already current'}", file=sys.stderr)
+
+
+def _ablate(args: argparse.Namespace) -> None:
+    from hybrid_sim.apps.ablation import ablation_report
+
+    report = ablation_report(args.data, args.output, columns=args.columns,
+                             target=args.target, folds=args.folds, epochs=args.epochs,
+                             base_model=args.base_model, method=args.method,
+                             show_progress=not args.quiet, sep=args.sep,
+                             encoding=args.encoding, overwrite=args.overwrite)
+    print(report["markdown"])
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "train": _train, "evaluate": _evaluate, "score": _score, "match": _match,
+    "cluster": _cluster, "upgrade": _upgrade, "ablate": _ablate,
+}
+
+
+def _run(args: argparse.Namespace) -> int:
+    _show_progress(getattr(args, "quiet", False))
+    if getattr(args, "quiet", False):
+        _silence_third_party_bars()
+    _HANDLERS[args.command](args)
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid_sim.apps.match import similarity_matrix
+from hybrid_sim.apps.match import read_items, similarity_matrix
 from hybrid_sim.defaults import SAME_CONSTRUCT_THRESHOLD
 from hybrid_sim.scorer.estimator import HybridScorer
 
@@ -62,3 +62,34 @@ def cluster(
     if ids is not None:
         out.insert(0, "id", list(ids))
     return out
+
+
+def cluster_files(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    model: HybridScorer | str | Path | None = None,
+    *,
+    threshold: float | None = None,
+    column: str | None = None,
+    id_column: str | None = None,
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
+    """``cluster`` the items of several files (text files or tables) together and write the
+    table, with a ``source`` column naming each item's file, to ``output`` atomically.
+    Items without ids are named ``FILE:LINE``. Returns the table written."""
+    from hybrid_sim.outputs import check_output_file, write_table
+
+    check_output_file(output, inputs=inputs)
+    items: list[str] = []
+    ids: list[Any] = []
+    sources: list[str] = []
+    for path in map(Path, inputs):
+        texts, found = read_items(path, column, encoding=encoding, id_column=id_column)
+        items += texts
+        ids += found if found is not None else [f"{path.name}:{k + 1}" for k in range(len(texts))]
+        sources += [path.name] * len(texts)
+    table = cluster(items, model, threshold=SAME_CONSTRUCT_THRESHOLD if threshold is None else threshold,
+                    ids=ids)
+    table.insert(0, "source", sources)
+    write_table(table, output, inputs=inputs)
+    return table

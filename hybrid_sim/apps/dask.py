@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid_sim.defaults import DEFAULT_COLUMNS, SCORE_COLUMN
-from hybrid_sim.io import atomic_directory, check_folder_target
+from hybrid_sim.outputs import atomic_directory, check_folder_target
 
 _models: dict[str, Any] = {}
 _lock = threading.Lock()

@@ -163,3 +163,36 @@ def read_items(path: str | Path, column: str | None = None, sep: str | None = No
     texts = check_texts(frame[column].tolist(), column)
     ids = frame[id_column].tolist() if id_column is not None else None
     return texts, ids
+
+
+def match_files(
+    a: str | Path,
+    b: str | Path,
+    output: str | Path,
+    model: HybridScorer | str | Path | None = None,
+    *,
+    column: str | None = None,
+    id_column: str | None = None,
+    encoding: str = "utf-8",
+    top: int | None = None,
+    min_score: float | None = None,
+    one_to_one: bool = False,
+    wide: bool = False,
+) -> int:
+    """``match`` (or, with ``wide``, ``match_wide``) of the items of two files, written to
+    ``output`` atomically in the format its extension names; returns the rows written.
+    The output is checked before any work, so a bad target costs nothing."""
+    from hybrid_sim.outputs import check_output_file, write_table
+
+    if wide and (top or min_score is not None or one_to_one):
+        raise ValueError("--wide writes every score: --top, --min-score and --one-to-one do not apply")
+    check_output_file(output, inputs=[a, b])
+    items_a, ids_a = read_items(a, column, encoding=encoding, id_column=id_column)
+    items_b, ids_b = read_items(b, column, encoding=encoding, id_column=id_column)
+    if wide:
+        table = match_wide(items_a, items_b, model, ids_a=ids_a, ids_b=ids_b)
+    else:
+        table = match(items_a, items_b, model, top=top, min_score=min_score,
+                      one_to_one=one_to_one, ids_a=ids_a, ids_b=ids_b)
+    write_table(table, output, inputs=[a, b])
+    return len(table)

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from hybrid_sim.io import atomic_path, data_home
+from hybrid_sim.io import data_home
+from hybrid_sim.outputs import atomic_path
 
 PROBES = ("I feel sad", "Child bullies others and is often bullied by them at school.", "x")
 TOLERANCE = 1e-4

@@ -17,7 +17,8 @@ from sklearn.pipeline import FeatureUnion
 
 from hybrid_sim.encoders.bases import known_bases
 from hybrid_sim.features import feature_class
-from hybrid_sim.io import atomic_path, sha256_file
+from hybrid_sim.io import sha256_file
+from hybrid_sim.outputs import atomic_path
 from hybrid_sim.scorer.estimator import HybridScorer
 from hybrid_sim.scorer.manifest import FORMAT, OLD_FORMATS, ManifestError, check_manifest, upgrade_manifest
 from hybrid_sim.scorer.saving import EMBEDDING_DIR, MANIFEST, MONOTONE, STACKER, ModelFolderError

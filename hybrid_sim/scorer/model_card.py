@@ -36,41 +36,7 @@ def model_card(manifest: dict[str, Any]) -> str:
     cap = params.get("role_reversal_cap")
     lines.append(f"- Contrast cap: pairs flagged as role reversal score at most {cap:g}" if cap is not None
                  else "- Contrast cap: none")
-    if embedding:
-        lines.append(f"- Embedding: {_tuning(embedding)}")
-        if embedding.get("n_seeds", 1) > 1:
-            how = ("one encoder whose LoRA weights are the mean (a soup)" if embedding.get("soup")
-                   else "the mean cosine")
-            lines.append(f"  - {how} of {embedding['n_seeds']} fine-tunes that differ in their seed")
-        for member in embedding.get("ensemble", []):
-            lines.append(f"  - averaged with {_tuning({**embedding, **member})}")
-        if embedding.get("teachers"):
-            lines.append(f"  - distilled: it also learnt from up to {embedding['distill_pairs']} unrated "
-                         "pairs of the training sentences, labelled by the mean cosine of teachers "
-                         "fine-tuned on the same data (not shipped):")
-            lines += [f"    - {_tuning({**embedding, **t})}" for t in embedding["teachers"]]
-    if training:
-        lines.append(
-            f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
-            f" sha256 {str(training.get('data_sha256', '?'))[:16]}...)"
-        )
-        dev = training.get("new_questionnaires")
-        if isinstance(dev, dict):
-            lines.append(f"- New questionnaires ({dev.get('data_name')}, {dev.get('n_pairs')} pairs of items "
-                         f"not in training, same-construct labels): ROC AUC {dev.get('roc_auc', 0):.3f}, "
-                         f"Spearman {dev.get('spearman', 0):.3f}")
-        refit = training.get("stacker_refit")
-        if isinstance(refit, dict):
-            lines.append(f"  - stacker refitted by `{refit.get('script')}` on the stored out-of-fold "
-                         f"cosines {', '.join(map(str, refit.get('out_of_fold', [])))}; the encoders "
-                         "are unchanged")
-    if cv:
-        lines.append(
-            f"- Grouped {cv.get('grouped_cv_folds')}-fold CV (by unordered pair, out-of-fold "
-            f"cosines{', group selection nested' if cv.get('nested_group_selection') else ''}): "
-            f"MAE {cv['mae']:.2f}, RMSE {cv['rmse']:.2f}, Pearson {cv['pearson']:.3f}, "
-            f"Spearman {cv['spearman']:.3f}"
-        )
+    lines += _embedding_lines(embedding) + _training_lines(training, cv)
     lines += ["", *ABOUT, "",
               "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py",
               "[--variant accurate]` for the shipped models). Every file here is data: JSON,",
@@ -118,6 +84,53 @@ ABOUT = (
     "study using real-world data\", BMC Psychiatry 24, 530 (2024),",
     "https://doi.org/10.1186/s12888-024-05954-2.",
 )
+
+
+def _embedding_lines(embedding: dict[str, Any] | None) -> list[str]:
+    """How the embedding was tuned, one line per member."""
+    lines: list[str] = []
+    if embedding:
+        lines.append(f"- Embedding: {_tuning(embedding)}")
+        if embedding.get("n_seeds", 1) > 1:
+            how = ("one encoder whose LoRA weights are the mean (a soup)" if embedding.get("soup")
+                   else "the mean cosine")
+            lines.append(f"  - {how} of {embedding['n_seeds']} fine-tunes that differ in their seed")
+        for member in embedding.get("ensemble", []):
+            lines.append(f"  - averaged with {_tuning({**embedding, **member})}")
+        if embedding.get("teachers"):
+            lines.append(f"  - distilled: it also learnt from up to {embedding['distill_pairs']} unrated "
+                         "pairs of the training sentences, labelled by the mean cosine of teachers "
+                         "fine-tuned on the same data (not shipped):")
+            lines += [f"    - {_tuning({**embedding, **t})}" for t in embedding["teachers"]]
+    return lines
+
+
+def _training_lines(training: dict[str, Any], cv: dict[str, Any]) -> list[str]:
+    """The training data and the measured scores."""
+    lines: list[str] = []
+    if training:
+        lines.append(
+            f"- Training data: {training.get('data_name', '?')} ({training.get('n_rows', '?')} rows,"
+            f" sha256 {str(training.get('data_sha256', '?'))[:16]}...)"
+        )
+        dev = training.get("new_questionnaires")
+        if isinstance(dev, dict):
+            lines.append(f"- New questionnaires ({dev.get('data_name')}, {dev.get('n_pairs')} pairs of items "
+                         f"not in training, same-construct labels): ROC AUC {dev.get('roc_auc', 0):.3f}, "
+                         f"Spearman {dev.get('spearman', 0):.3f}")
+        refit = training.get("stacker_refit")
+        if isinstance(refit, dict):
+            lines.append(f"  - stacker refitted by `{refit.get('script')}` on the stored out-of-fold "
+                         f"cosines {', '.join(map(str, refit.get('out_of_fold', [])))}; the encoders "
+                         "are unchanged")
+    if cv:
+        lines.append(
+            f"- Grouped {cv.get('grouped_cv_folds')}-fold CV (by unordered pair, out-of-fold "
+            f"cosines{', group selection nested' if cv.get('nested_group_selection') else ''}): "
+            f"MAE {cv['mae']:.2f}, RMSE {cv['rmse']:.2f}, Pearson {cv['pearson']:.3f}, "
+            f"Spearman {cv['spearman']:.3f}"
+        )
+    return lines
 
 
 def _tuning(settings: dict[str, Any]) -> str:

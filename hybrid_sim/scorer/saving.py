@@ -21,7 +21,8 @@ from typing import Any
 
 from sklearn.utils.validation import check_is_fitted
 
-from hybrid_sim.io import atomic_directory, check_folder_target, sha256_file
+from hybrid_sim.io import sha256_file
+from hybrid_sim.outputs import atomic_directory, check_folder_target
 from hybrid_sim.scorer.manifest import FORMAT, OLD_FORMATS, seal
 from hybrid_sim.scorer.model_card import model_card
 
