@@ -1,6 +1,6 @@
 """Refit a shipped model's stacker on its stored out-of-fold cosines, without fine-tuning again.
 
-    python scripts/restack.py --variant default --stacker monotone --role-reversal-cap none
+    python scripts/restack.py --variant default --stacker monotone --role-reversal-cap 20
 
 The model's fine-tuned encoders stay as they are (they were trained on every row); the
 stacker is selected and fitted exactly as ``hybrid-sim train`` would, on the out-of-fold
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ OOF = {
 
 
 def restack(variant: str, data: Path, output: Path, stacker: str,
-            role_reversal_cap: float | None) -> HybridScorer:
+            role_reversal_cap: float | None, multilingual: str | None = None) -> HybridScorer:
     """The shipped ``variant`` with its stacker refitted; saved to ``output``."""
     model = hybrid_sim.load(variant)
     pairs, y, info = read_labelled(data)
@@ -50,9 +51,9 @@ def restack(variant: str, data: Path, output: Path, stacker: str,
     union = FeatureUnion([*classical.transformer_list, ("embedding", embedding)],
                          verbose_feature_names_out=False)
     scorer = HybridScorer(features=clone(union), cv=5, seed=0, select_groups=True, stacker=stacker,
-                          role_reversal_cap=role_reversal_cap)
+                          role_reversal_cap=role_reversal_cap, multilingual=multilingual)
     scorer.fit_stacker(pairs, y, matrix, union)
-    scorer.save(output, overwrite=True, **info, **dev_figures(scorer),
+    scorer.save(output, overwrite=True, **info, **dev_figures(scorer), **multilingual_figures(scorer),
                 stacker_refit={"script": "scripts/restack.py", "out_of_fold": OOF[variant]})
     return scorer
 
@@ -72,6 +73,22 @@ def dev_figures(scorer: HybridScorer) -> dict:
                                    "spearman": float(spearmanr(dev["same_construct"], score)[0])}}
 
 
+def multilingual_figures(scorer: HybridScorer) -> dict:
+    """ROC AUC on the multilingual check (benchmarks/multilingual.py), for the model card."""
+    from sklearn.metrics import roc_auc_score
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.multilingual import ITEMS, pairs_of
+
+    pairs = pairs_of(pd.read_csv(ITEMS))
+    score = scorer.predict(pairs[["left", "right"]].to_numpy(object))
+    cross = (pairs.lang_a != pairs.lang_b).to_numpy()
+    return {"multilingual_check": {
+        "data_name": ITEMS.name, "n_pairs": len(pairs), "languages": sorted(set(pairs.lang_a)),
+        "roc_auc": float(roc_auc_score(pairs.same, score)),
+        "roc_auc_cross_lingual": float(roc_auc_score(pairs.same[cross], score[cross]))}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=sorted(OOF), default="default")
@@ -79,10 +96,13 @@ def main() -> None:
     parser.add_argument("--stacker", choices=["lightgbm", "monotone"], default="monotone")
     parser.add_argument("--role-reversal-cap", default="none", help="a score in 0-100, or none")
     parser.add_argument("--output", type=Path, help="default: the variant's folder in the package")
+    parser.add_argument("--multilingual", default="multilingual-e5-small",
+                        help="the multilingual path's encoder, or none (English only)")
     args = parser.parse_args()
     cap = None if args.role_reversal_cap.lower() == "none" else float(args.role_reversal_cap)
     output = args.output or shipped_model_path(args.variant)
-    scorer = restack(args.variant, args.data, output, args.stacker, cap)
+    multilingual = None if args.multilingual.lower() == "none" else args.multilingual
+    scorer = restack(args.variant, args.data, output, args.stacker, cap, multilingual)
     print(json.dumps({"output": str(output), "stacker_features": scorer.stacker_features_,
                       **scorer.cv_metrics_}, indent=2))
 

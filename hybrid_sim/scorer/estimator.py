@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from hybrid_sim.features import make_features
 from hybrid_sim.model_selection import grouped_folds
 from hybrid_sim.pairs import Pairs, check_target
+from hybrid_sim.scorer.multilingual import MultilingualPath, english_pairs
 from hybrid_sim.scorer.saving import save_scorer
 from hybrid_sim.stacker.stacking import (
     ROLE_REVERSAL_FLAGS,
@@ -36,7 +37,9 @@ class HybridScorer(RegressorMixin, BaseEstimator):
     ``features`` is a ``FeatureUnion`` from :func:`hybrid_sim.features.make_features`
     (``None`` means every group), so ``set_params(features__fuzzy="drop")`` works.
     ``role_reversal_cap`` caps the score of pairs flagged as role reversals ("child bullies
-    others" / "child is often bullied"); ``None`` turns the cap off.
+    others" / "child is often bullied"); ``None`` turns the cap off. ``multilingual`` names
+    the encoder of the multilingual path (:mod:`hybrid_sim.scorer.multilingual`), which
+    scores every pair with a non-English item; ``None``: every pair takes the English path.
 
     ``stacker="monotone"`` stacks with an L1 linear signal and a strictly increasing map
     (:mod:`hybrid_sim.stacker.monotone`): scores keep the signal's ranking, with no
@@ -66,6 +69,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         role_reversal_cap: float | None = 20.0,
         select_groups: bool = False,
         stacker: str = "lightgbm",
+        multilingual: str | None = None,
     ) -> None:
         self.features = features
         self.params = params
@@ -74,6 +78,7 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.role_reversal_cap = role_reversal_cap
         self.select_groups = select_groups
         self.stacker = stacker
+        self.multilingual = multilingual
 
     @staticmethod
     def _frame(X: Any) -> Pairs:
@@ -127,6 +132,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         self.n_features_in_ = 2
         self.cv_metrics_ = self._cv_metrics(frame, matrix, names, target, folds)
         del self._identity
+        self.multilingual_ = (None if self.multilingual is None
+                              else MultilingualPath(self.multilingual).fit(frame, target))
         return self
 
     def _folds(self, frame: Pairs) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -180,8 +187,23 @@ class HybridScorer(RegressorMixin, BaseEstimator):
             matrix[:, group_columns(self.feature_names_, [group])] = block
         return matrix
 
+    def _routes(self, X: Any) -> tuple[Pairs, np.ndarray]:
+        """The pairs, and which of them take the English path."""
+        frame = self._frame(X)
+        if getattr(self, "multilingual_", None) is None:
+            return frame, np.ones(len(frame), dtype=bool)
+        return frame, english_pairs(frame)
+
     def predict(self, X: Any) -> np.ndarray:
-        return self.predict_features(self.transform_features(X))
+        check_is_fitted(self, "stacker_")
+        frame, english = self._routes(X)
+        if english.all():
+            return self.predict_features(self.transform_features(frame))
+        out = np.empty(len(frame))
+        if english.any():
+            out[english] = self.predict_features(self.transform_features(_subset(frame, english)))
+        out[~english] = self.multilingual_.predict(_subset(frame, ~english))  # type: ignore[union-attr]
+        return out
 
     def predict_features(self, matrix: np.ndarray) -> np.ndarray:
         """Scores from a matrix that ``transform_features`` returned (stacker, clip, cap)."""
@@ -196,9 +218,17 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         model's baseline), ``capped`` (the contrast cap lowered this score) and ``score``.
         Contributions add up to the score before it is clipped to [0, 100] and capped; with
         the monotone stacker they add up to its linear signal, which its map turns into the
-        score.
+        score. Pairs on the multilingual path have no contributions (NaN) and their score.
         """
-        matrix = self.transform_features(X)
+        frame, english = self._routes(X)
+        if not english.all():
+            out = self.explain(_subset(frame, english)).set_axis(np.flatnonzero(english))
+            out = out.reindex(range(len(frame)))
+            out.loc[~english, "score"] = self.multilingual_.predict(  # type: ignore[union-attr]
+                _subset(frame, ~english))
+            out["capped"] = out["capped"].fillna(False).astype(bool)
+            return out
+        matrix = self.transform_features(frame)
         stacked = self._stacker_input(matrix)
         contrib = self._contributions(stacked)
         out = pd.DataFrame(contrib[:, :-1], columns=self.stacker_features_)
@@ -243,3 +273,8 @@ class HybridScorer(RegressorMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         return tags
+
+
+def _subset(pairs: Pairs, mask: np.ndarray) -> Pairs:
+    rows = np.flatnonzero(mask)
+    return Pairs([pairs.left[i] for i in rows], [pairs.right[i] for i in rows])

@@ -21,7 +21,15 @@ from hybrid_sim.io import sha256_file
 from hybrid_sim.outputs import atomic_path
 from hybrid_sim.scorer.estimator import HybridScorer
 from hybrid_sim.scorer.manifest import FORMAT, OLD_FORMATS, ManifestError, check_manifest, upgrade_manifest
-from hybrid_sim.scorer.saving import EMBEDDING_DIR, MANIFEST, MONOTONE, STACKER, ModelFolderError
+from hybrid_sim.scorer.multilingual import MultilingualPath
+from hybrid_sim.scorer.saving import (
+    EMBEDDING_DIR,
+    MANIFEST,
+    MONOTONE,
+    MULTILINGUAL,
+    STACKER,
+    ModelFolderError,
+)
 from hybrid_sim.stacker.lightgbm_text import check_lightgbm_text
 from hybrid_sim.stacker.monotone import MonotoneStacker
 
@@ -193,7 +201,22 @@ def load_scorer(folder: str | Path, base_model: str | None = None) -> Any:
     scorer.n_features_in_ = 2
     scorer.cv_metrics_ = manifest.get("cv_metrics", {})
     scorer.manifest_ = manifest
+    scorer.multilingual_ = _load_multilingual(folder, manifest)
     return scorer
+
+
+def _load_multilingual(folder: Path, manifest: dict[str, Any]) -> MultilingualPath | None:
+    """The multilingual path, when the model has one; its encoder loads on first use."""
+    if manifest["scorer_params"].get("multilingual") is None:
+        return None
+    path = folder / MULTILINGUAL
+    if MULTILINGUAL not in manifest["files"]:
+        raise ModelFolderError(f"{folder / MANIFEST} names a multilingual encoder but does not list "
+                               f"{MULTILINGUAL}")
+    try:
+        return MultilingualPath.from_state(_json(path))
+    except (ValueError, TypeError) as exc:
+        raise ModelFolderError(f"{path} cannot be read as this model's multilingual path: {exc}") from None
 
 
 def _load_stacker(folder: Path, kind: str, n_features: int) -> Any:

